@@ -1,0 +1,300 @@
+"""Loan portfolios: a struct-of-arrays table, a synthetic generator and a
+CSV/Parquet loader that names every bad row and column.
+
+Columns (one row per loan), as a bank would export them:
+
+| column | unit / values |
+|---|---|
+| loan_id, firm_id | text; loan_id unique |
+| score | innovation score, 0-1000 |
+| stage | startup / growth / mature |
+| sector | text |
+| amount | principal, yuan, > 0 |
+| term_months | months, >= 1 |
+| start_month | month the loan is disbursed, >= 0 (0 = simulation start) |
+| product | a product defined in the scenario |
+| pd_annual | optional: the bank's own annual PD, in [0, 1); overrides the score model |
+| rate | optional: annual loan rate, in [0, 1]; overrides the pricing model |
+| recovery | optional: expected recovery fraction, in [0, 1]; overrides the product's |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.scenario import STAGES, SyntheticPortfolio
+
+REQUIRED_COLUMNS = (
+    "loan_id",
+    "firm_id",
+    "score",
+    "stage",
+    "sector",
+    "amount",
+    "term_months",
+    "start_month",
+    "product",
+)
+OPTIONAL_COLUMNS = ("pd_annual", "rate", "recovery")
+MAX_REPORTED_ROWS = 10
+
+
+class PortfolioError(ValueError):
+    """A portfolio file or table is invalid; the message names rows and columns."""
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Loans as parallel arrays. Categorical columns are integer codes into the
+    `*_names` tuples; optional overrides are NaN where the model applies."""
+
+    loan_id: np.ndarray
+    firm_id: np.ndarray
+    score: np.ndarray
+    stage: np.ndarray
+    sector: np.ndarray
+    amount: np.ndarray
+    term_months: np.ndarray
+    start_month: np.ndarray
+    product: np.ndarray
+    pd_annual: np.ndarray
+    rate: np.ndarray
+    recovery: np.ndarray
+    sector_names: tuple[str, ...]
+    product_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.amount.size)
+
+    @property
+    def total_amount(self) -> float:
+        """Total principal, yuan."""
+        return float(self.amount.sum())
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table with categorical codes turned back into names."""
+        return pd.DataFrame(
+            {
+                "loan_id": self.loan_id,
+                "firm_id": self.firm_id,
+                "score": self.score,
+                "stage": np.asarray(STAGES)[self.stage],
+                "sector": np.asarray(self.sector_names)[self.sector],
+                "amount": self.amount,
+                "term_months": self.term_months,
+                "start_month": self.start_month,
+                "product": np.asarray(self.product_names)[self.product],
+                "pd_annual": self.pd_annual,
+                "rate": self.rate,
+                "recovery": self.recovery,
+            }
+        )
+
+    def select(self, mask: np.ndarray) -> Portfolio:
+        """The loans where `mask` is true (same category names)."""
+        cols = {
+            name: getattr(self, name)[mask]
+            for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+        }
+        return Portfolio(**cols, sector_names=self.sector_names, product_names=self.product_names)
+
+
+def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
+    """Integer counts proportional to `weights` that add up to `total` exactly."""
+    raw = weights / weights.sum() * total
+    counts = np.floor(raw).astype(np.int64)
+    short = total - counts.sum()
+    counts[np.argsort(-(raw - counts), kind="stable")[:short]] += 1
+    return counts
+
+
+def generate_portfolio(spec: SyntheticPortfolio, products: Sequence[str]) -> Portfolio:
+    """Synthetic portfolio: `n_firms` scored firms split by stage, one loan for each
+    firm at or above the whitelist score, funded in start-month order until the
+    credit line is used. Deterministic for a given `spec.seed`."""
+    rng = np.random.default_rng(spec.seed)
+    counts = _largest_remainder(np.asarray(spec.stage_mix.as_tuple()), spec.n_firms)
+    stage = np.repeat(np.arange(len(STAGES), dtype=np.int8), counts)
+    means = np.asarray(spec.score_mean.as_tuple())[stage]
+    score = np.clip(np.round(rng.normal(means, spec.score_sd)), 0.0, 1000.0)
+    sector_names = tuple(spec.sectors)
+    sector_w = np.asarray(list(spec.sectors.values()), dtype=float)
+    sector = rng.choice(len(sector_names), size=spec.n_firms, p=sector_w / sector_w.sum())
+    product_names = tuple(products)
+    product_w = np.asarray([spec.products.get(p, 0.0) for p in product_names], dtype=float)
+    product = rng.choice(len(product_names), size=spec.n_firms, p=product_w / product_w.sum())
+    log_amount = rng.uniform(np.log(spec.amount_min), np.log(spec.amount_max), spec.n_firms)
+    amount = np.clip(
+        np.round(np.exp(log_amount) / spec.amount_rounding) * spec.amount_rounding,
+        spec.amount_min,
+        spec.amount_max,
+    )
+    term = rng.choice(np.asarray(spec.term_months, dtype=np.int32), size=spec.n_firms)
+    start = rng.integers(0, spec.start_month_max + 1, size=spec.n_firms).astype(np.int32)
+
+    order = np.argsort(start, kind="stable")
+    eligible = order[score[order] >= spec.whitelist_min_score]
+    funded = eligible[np.cumsum(amount[eligible]) <= spec.credit_line]
+    keep = np.sort(funded)
+    n = keep.size
+    nan = np.full(n, np.nan)
+    firm_id = np.array([f"F{i:06d}" for i in keep], dtype=object)
+    return Portfolio(
+        loan_id=np.array([f"L{i:06d}" for i in keep], dtype=object),
+        firm_id=firm_id,
+        score=score[keep],
+        stage=stage[keep],
+        sector=sector[keep].astype(np.int32),
+        amount=amount[keep],
+        term_months=term[keep],
+        start_month=start[keep],
+        product=product[keep].astype(np.int32),
+        pd_annual=nan,
+        rate=nan.copy(),
+        recovery=nan.copy(),
+        sector_names=sector_names,
+        product_names=product_names,
+    )
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise PortfolioError(f"{path}: file not found") from None
+    except pd.errors.EmptyDataError:
+        raise PortfolioError(f"{path}: the file is empty (expected a header row)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise PortfolioError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+    raise PortfolioError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+
+
+def _bad_rows(source: str, column: str, rows: np.ndarray, values: pd.Series, allowed: str) -> str:
+    shown = ", ".join(
+        f"line {int(r)} ({values.iloc[i]!r})" for i, r in enumerate(rows[:MAX_REPORTED_ROWS])
+    )
+    more = f" and {rows.size - MAX_REPORTED_ROWS} more" if rows.size > MAX_REPORTED_ROWS else ""
+    return f"{source}: column {column!r}: {allowed}; bad values at {shown}{more}"
+
+
+def portfolio_from_frame(
+    frame: pd.DataFrame, products: Sequence[str], source: str = "<portfolio>"
+) -> Portfolio:
+    """Validate a loan table and build a Portfolio. Line numbers in messages count
+    the header as line 1, as in the CSV file."""
+    cols = [str(c).strip() for c in frame.columns]
+    frame = frame.set_axis(cols, axis=1)
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise PortfolioError(
+            f"{source}: missing required columns {missing}; "
+            f"required: {list(REQUIRED_COLUMNS)}, optional: {list(OPTIONAL_COLUMNS)}"
+        )
+    unknown = [c for c in frame.columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        raise PortfolioError(
+            f"{source}: unknown columns {unknown}; "
+            f"allowed: {list(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+        )
+    if len(frame) == 0:
+        raise PortfolioError(f"{source}: no loans (the table has a header but no rows)")
+    line = np.arange(len(frame)) + 2
+    errors: list[str] = []
+
+    def text(col: str) -> pd.Series:
+        return frame[col].astype(str).str.strip()
+
+    def numeric(col: str, lo: float, hi: float, allowed: str, *, optional: bool = False,
+                integer: bool = False, lo_open: bool = False, hi_open: bool = False) -> np.ndarray:
+        raw = frame[col]
+        blank = raw.isna() | (raw.astype(str).str.strip() == "")
+        values = pd.to_numeric(raw.where(~blank), errors="coerce").to_numpy(dtype=float)
+        bad = np.isnan(values) & ~(blank.to_numpy() & optional)
+        ok = ~np.isnan(values)
+        bad |= ok & ((values <= lo) if lo_open else (values < lo))
+        bad |= ok & ((values >= hi) if hi_open else (values > hi))
+        if integer:
+            bad |= ok & (values != np.round(values))
+        if bad.any():
+            errors.append(_bad_rows(source, col, line[bad], raw[bad], allowed))
+        return values
+
+    score = numeric("score", 0, 1000, "must be a number in [0, 1000]")
+    amount = numeric("amount", 0, np.inf, "must be a yuan amount > 0", lo_open=True, hi_open=True)
+    term = numeric("term_months", 1, 600, "must be a whole number of months in [1, 600]", integer=True)
+    start = numeric("start_month", 0, 600, "must be a whole month in [0, 600]", integer=True)
+    optional = {}
+    for col, hi_open, allowed in (
+        ("pd_annual", True, "must be blank or a probability in [0, 1)"),
+        ("rate", False, "must be blank or an annual rate in [0, 1]"),
+        ("recovery", False, "must be blank or a fraction in [0, 1]"),
+    ):
+        if col in frame.columns:
+            optional[col] = numeric(col, 0, 1, allowed, optional=True, hi_open=hi_open)
+        else:
+            optional[col] = np.full(len(frame), np.nan)
+
+    stage_text = text("stage").str.lower()
+    stage_bad = ~stage_text.isin(STAGES).to_numpy()
+    if stage_bad.any():
+        errors.append(_bad_rows(source, "stage", line[stage_bad], frame["stage"][stage_bad],
+                                f"must be one of {list(STAGES)}"))
+    product_text = text("product")
+    product_bad = ~product_text.isin(list(products)).to_numpy()
+    if product_bad.any():
+        errors.append(_bad_rows(source, "product", line[product_bad], frame["product"][product_bad],
+                                f"must be a product of the scenario: {list(products)}"))
+    for col in ("loan_id", "firm_id", "sector"):
+        blank = (text(col) == "") | frame[col].isna()
+        if blank.any():
+            errors.append(_bad_rows(source, col, line[blank.to_numpy()], frame[col][blank],
+                                    "must not be blank"))
+    loan_id = text("loan_id")
+    dup = loan_id.duplicated(keep="first").to_numpy()
+    if dup.any():
+        errors.append(_bad_rows(source, "loan_id", line[dup], frame["loan_id"][dup], "must be unique"))
+    if errors:
+        raise PortfolioError("\n".join(errors))
+
+    sector_text = text("sector")
+    sector_names = tuple(dict.fromkeys(sector_text))
+    sector_code = {name: i for i, name in enumerate(sector_names)}
+    product_code = {name: i for i, name in enumerate(products)}
+    return Portfolio(
+        loan_id=loan_id.to_numpy(dtype=object),
+        firm_id=text("firm_id").to_numpy(dtype=object),
+        score=score,
+        stage=stage_text.map({s: i for i, s in enumerate(STAGES)}).to_numpy(dtype=np.int8),
+        sector=sector_text.map(sector_code).to_numpy(dtype=np.int32),
+        amount=amount,
+        term_months=term.astype(np.int32),
+        start_month=start.astype(np.int32),
+        product=product_text.map(product_code).to_numpy(dtype=np.int32),
+        pd_annual=optional["pd_annual"],
+        rate=optional["rate"],
+        recovery=optional["recovery"],
+        sector_names=sector_names,
+        product_names=tuple(products),
+    )
+
+
+def load_portfolio(path: str | Path, products: Sequence[str]) -> Portfolio:
+    """Load and validate a CSV or Parquet loan table (see the module docstring)."""
+    p = Path(path)
+    if p.is_dir():
+        raise PortfolioError(f"{p}: is a folder, expected a .csv or .parquet file")
+    return portfolio_from_frame(_read_table(p), products, source=str(p))
+
+
+def write_portfolio_csv(portfolio: Portfolio, path: str | Path) -> None:
+    """Write the portfolio as CSV (blank optional columns stay blank)."""
+    portfolio.to_frame().to_csv(path, index=False, float_format="%.10g")
