@@ -1,0 +1,149 @@
+"""Monte Carlo engine: paths in blocks, each path a pure function of
+(run key, path index), per-path results written to arrays and summarised
+afterwards in path order, so any thread count or block size gives
+bit-identical results.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable
+
+import numba
+import numpy as np
+import xarray as xr
+from numba import njit, prange
+
+from models.scenario import PARTIES, Scenario
+from sim.kernels import draw_factors, recovery_fraction, sample_defaults_dense, sample_defaults_sparse
+from sim.plan import Plan, build_portfolio, compile_plan, exposure_at_default
+from sim.results import build_dataset
+from sim.waterfall import N_EVENT_TYPES, settle_path
+
+PathOutputs = namedtuple(
+    "PathOutputs",
+    [
+        "gross_loss", "party_loss", "n_defaults", "defaulted_amount", "credit", "n_originated",
+        "stop_month", "exhausted", "subsidy", "compensation", "reward", "fiscal_cost",
+        "bank_income", "systematic", "period_defaults", "pool_balance", "guarantor_capital",
+    ],
+)
+# Paths per parallel task: enough to amortise the scratch arrays.
+CHUNK = 64
+
+
+def allocate_outputs(n_paths: int, n_periods: int) -> PathOutputs:
+    """Per-path result arrays (memory ~ paths x (parties + 3 periods) x 8 bytes)."""
+    f = lambda *shape: np.zeros(shape, dtype=np.float64)  # noqa: E731
+    return PathOutputs(
+        gross_loss=f(n_paths), party_loss=f(n_paths, len(PARTIES)),
+        n_defaults=np.zeros(n_paths, np.int64), defaulted_amount=f(n_paths), credit=f(n_paths),
+        n_originated=f(n_paths), stop_month=np.zeros(n_paths, np.int64),
+        exhausted=np.zeros(n_paths, np.bool_), subsidy=f(n_paths), compensation=f(n_paths),
+        reward=f(n_paths), fiscal_cost=f(n_paths), bank_income=f(n_paths), systematic=f(n_paths),
+        period_defaults=np.zeros((n_paths, n_periods), np.int64),
+        pool_balance=f(n_paths, n_periods), guarantor_capital=f(n_paths, n_periods),
+    )
+
+
+def slice_outputs(out: PathOutputs, lo: int, hi: int) -> PathOutputs:
+    """Views of rows lo:hi of every array (a block)."""
+    return PathOutputs(*(a[lo:hi] for a in out))
+
+
+@njit(cache=True)
+def _simulate_path(plan, key, path, p, sector_factor, def_loan, def_month, ead, rec, paid, keys,
+                   year_guarantor, loan_default_month, firm_subsidy, out):
+    z, sqrt_w = draw_factors(plan, key, path, sector_factor)
+    if plan.sparse:
+        n = sample_defaults_sparse(plan, key, path, z, sector_factor, sqrt_w, def_loan, def_month)
+    else:
+        n = sample_defaults_dense(plan, key, path, z, sector_factor, sqrt_w, def_loan, def_month)
+    for k in range(n):
+        i = def_loan[k]
+        ead[k] = exposure_at_default(def_month[k] - plan.start[i], plan.term[i],
+                                     plan.amortizing[plan.product[i]], plan.amount[i])
+        rec[k] = recovery_fraction(plan, key, path, i, z)
+    out.systematic[p] = z
+    settle_path(plan, p, n, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
+                loan_default_month, firm_subsidy, out)
+
+
+@njit(parallel=True, cache=True)
+def simulate_block(plan, key, first_path, out):
+    """Simulate paths first_path .. first_path + len(out) - 1 into `out` rows."""
+    n_paths = out.gross_loss.size
+    n_loans = plan.amount.size
+    n_chunks = (n_paths + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks):
+        sector_factor = np.zeros(max(plan.n_sectors, 1))
+        def_loan = np.zeros(n_loans, np.int64)
+        def_month = np.zeros(n_loans, np.int64)
+        ead = np.zeros(n_loans)
+        rec = np.zeros(n_loans)
+        paid = np.zeros((n_loans, out.party_loss.shape[1]))
+        keys = np.zeros(n_loans * N_EVENT_TYPES, np.int64)
+        year_guarantor = np.zeros(plan.n_event_years)
+        loan_default_month = np.full(n_loans, -1, np.int64)
+        firm_subsidy = np.zeros(max(plan.n_firms, 1))
+        for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
+            _simulate_path(plan, key, first_path + p, p, sector_factor, def_loan, def_month, ead,
+                           rec, paid, keys, year_guarantor, loan_default_month, firm_subsidy, out)
+
+
+def run_key(seed: int) -> np.uint64:
+    """64-bit run key derived from the seed with NumPy's SeedSequence."""
+    return np.random.SeedSequence(int(seed)).generate_state(1, dtype=np.uint64)[0]
+
+
+def simulate_paths(
+    plan: Plan,
+    n_paths: int,
+    seed: int,
+    block_size: int,
+    threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PathOutputs:
+    """Run all paths block by block; `progress(n)` is called after each block."""
+    out = allocate_outputs(n_paths, plan.horizon // plan.period_months)
+    key = run_key(seed)
+    previous = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        for lo in range(0, n_paths, block_size):
+            hi = min(n_paths, lo + block_size)
+            simulate_block(plan, key, lo, slice_outputs(out, lo, hi))
+            if progress is not None:
+                progress(hi - lo)
+    finally:
+        numba.set_num_threads(previous)
+    return out
+
+
+def run(
+    scenario: Scenario,
+    n_paths: int | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    block_size: int | None = None,
+    method: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> xr.Dataset:
+    """Simulate a scenario and return its labelled results (see sim.results).
+
+    `n_paths`, `seed`, `block_size` and `method` default to the scenario's
+    [simulation] settings; `threads` to numba's default.
+    """
+    sim = scenario.simulation
+    n_paths = sim.n_paths if n_paths is None else int(n_paths)
+    seed = sim.seed if seed is None else int(seed)
+    block_size = sim.block_size if block_size is None else int(block_size)
+    if n_paths < 1 or block_size < 1:
+        raise ValueError(f"n_paths and block_size must be >= 1 (got {n_paths}, {block_size})")
+    method = sim.method if method is None else method
+    if method not in ("sparse", "dense"):
+        raise ValueError(f"method must be 'sparse' or 'dense' (got {method!r})")
+    plan = compile_plan(scenario, build_portfolio(scenario), method)
+    out = simulate_paths(plan, n_paths, seed, block_size, threads, progress)
+    return build_dataset(out, plan, scenario, seed=seed, method=method)

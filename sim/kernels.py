@@ -1,0 +1,153 @@
+"""Numba kernels that draw, for one path, the factors, which loans default and
+when, and what each default recovers.
+
+Latent variable of loan i on a path (Gaussian copula, sqrt_w = 1):
+    X_i = (a Z + b S_k(i) + c eps_i) / sqrt_w,   a^2 + b^2 + c^2 = 1
+For the Student-t copula sqrt_w = sqrt(chi2_nu / nu), one draw per path.
+Loan i defaults in the first month t of its life with U_i <= F_i(t), U_i the
+copula's uniform of X_i and F_i its cumulative PD curve (models.scoring).
+
+Two samplers give the same distribution:
+- dense: one idiosyncratic draw per loan (cost ~ loans);
+- sparse: conditional on the factors defaults are independent Bernoulli(p_i).
+  Loans are grouped in buckets of close thresholds; within a bucket the
+  candidates are an iid Bernoulli(p_max) subset, found by geometric skips,
+  each kept with probability p_i / p_max (exact thinning). A defaulter's
+  eps_i is then drawn from the normal truncated to eps_i <= c_i, which gives
+  its default month. Cost ~ buckets + defaults.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from sim.rng import (
+    STREAM_ACCEPT,
+    STREAM_DENSE,
+    STREAM_IDIOSYNCRATIC,
+    STREAM_MIXING,
+    STREAM_RECOVERY,
+    STREAM_SECTOR,
+    STREAM_SKIP,
+    STREAM_SYSTEMATIC,
+    gamma_draw,
+    ndtr,
+    ndtri,
+    std_normal,
+    t_sf,
+    uniform,
+)
+
+
+@njit(cache=True)
+def draw_factors(plan, key, path, sector_factor):
+    """Systematic factor Z, sector factors (written to `sector_factor`) and
+    sqrt_w, the Student-t mixing scale (1 for the Gaussian copula)."""
+    z = std_normal(key, path, STREAM_SYSTEMATIC, 0)
+    for k in range(plan.n_sectors):
+        sector_factor[k] = std_normal(key, path, STREAM_SECTOR, k)
+    sqrt_w = 1.0
+    if plan.t_dof > 0.0:
+        sqrt_w = math.sqrt(2.0 * gamma_draw(key, path, STREAM_MIXING, 0, 0.5 * plan.t_dof) / plan.t_dof)
+    return z, sqrt_w
+
+
+@njit(cache=True)
+def default_month(plan, i, x):
+    """First month (calendar, 1-based) in which latent value x means default,
+    given that loan i defaults within its life."""
+    if plan.t_dof > 0.0:
+        survival = t_sf(x, plan.t_dof)
+    else:
+        survival = ndtr(-x)
+    s = plan.start[i]
+    target = plan.clock[s] - math.log(survival) / plan.hazard[i]
+    # smallest t in 1..life with clock[s + t] >= target; rounding can leave a
+    # defaulter a hair past its last month, which is then its month.
+    lo, hi = 1, plan.life[i]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if plan.clock[s + mid] >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return s + lo
+
+
+@njit(cache=True)
+def sample_defaults_dense(plan, key, path, z, sector_factor, sqrt_w, out_loan, out_month):
+    """Reference sampler: one latent variable per loan. Returns the default count."""
+    n = 0
+    a, b, c = plan.load_systematic, plan.load_sector, plan.load_idiosyncratic
+    for i in range(plan.amount.size):
+        if plan.life[i] == 0:
+            continue
+        common = a * z + b * sector_factor[plan.sector[i]]
+        eps = std_normal(key, path, STREAM_DENSE, i)
+        y = common + c * eps
+        if y <= sqrt_w * plan.threshold[i]:
+            out_loan[n] = i
+            out_month[n] = default_month(plan, i, y / sqrt_w)
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def sample_defaults_sparse(plan, key, path, z, sector_factor, sqrt_w, out_loan, out_month):
+    """Exact sampler whose cost grows with the number of defaults. Returns the count."""
+    n = 0
+    a, b, c = plan.load_systematic, plan.load_sector, plan.load_idiosyncratic
+    for bucket in range(plan.bucket_threshold.size):
+        common = a * z + b * sector_factor[plan.bucket_sector[bucket]]
+        p_max = ndtr((sqrt_w * plan.bucket_threshold[bucket] - common) / c)
+        if p_max <= 0.0:
+            continue
+        lo = plan.bucket_ptr[bucket]
+        size = plan.bucket_ptr[bucket + 1] - lo
+        log_q = math.log1p(-p_max)  # -inf when p_max == 1: every loan is a candidate
+        j = -1
+        draw = 0
+        base = bucket << 32
+        while True:
+            # failures before the next candidate ~ Geometric(p_max); kept as a
+            # float because it can be astronomically large when p_max is tiny
+            skip = math.floor(math.log(uniform(key, path, STREAM_SKIP, base + draw)) / log_q)
+            if j + 1.0 + skip >= size:
+                break
+            j += 1 + int(skip)
+            i = plan.bucket_loans[lo + j]
+            bound = (sqrt_w * plan.threshold[i] - common) / c
+            p_i = ndtr(bound)
+            if uniform(key, path, STREAM_ACCEPT, base + draw) * p_max <= p_i:
+                v = uniform(key, path, STREAM_IDIOSYNCRATIC, base + draw)
+                eps = ndtri(v * p_i)
+                if eps > bound:  # v * p_i rounded up past p_i
+                    eps = bound
+                out_loan[n] = i
+                out_month[n] = default_month(plan, i, (common + c * eps) / sqrt_w)
+                n += 1
+            draw += 1
+    return n
+
+
+@njit(cache=True)
+def recovery_fraction(plan, key, path, i, z):
+    """Share of the exposure recovered on loan i's default. Downturn: the mean
+    moves to Phi(Phi^-1(mean) + k z), lower when z is bad; with sd > 0 the
+    fraction is Beta with that mean and sd."""
+    p = plan.product[i]
+    mean = plan.recovery_mean[i]
+    k = plan.recovery_downturn[p]
+    if k > 0.0 and 0.0 < mean < 1.0:
+        mean = ndtr(ndtri(mean) + k * z)
+    sd = plan.recovery_sd[p]
+    if sd <= 0.0 or mean <= 0.0 or mean >= 1.0:
+        return mean
+    var = min(sd * sd, 0.99 * mean * (1.0 - mean))
+    total = mean * (1.0 - mean) / var - 1.0
+    x = gamma_draw(key, path, STREAM_RECOVERY, 2 * i, mean * total)
+    y = gamma_draw(key, path, STREAM_RECOVERY, 2 * i + 1, (1.0 - mean) * total)
+    return x / (x + y)

@@ -1,0 +1,232 @@
+"""Compile a validated scenario and its portfolio into a flat `Plan` of arrays
+and scalars: the only thing the numba kernels see.
+
+Months: a loan with `start_month` s can default in months s+1 .. s+life, where
+life = min(term, horizon - s). Money in yuan, rates annual.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+from scipy import stats
+
+from models.portfolio import Portfolio, generate_portfolio, load_portfolio
+from models.scenario import PARTIES, Scenario
+from models.scoring import annual_pd, loan_rate, monthly_hazard, stress_clock
+
+PARTY_INDEX = {name: i for i, name in enumerate(PARTIES)}
+BANK, POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR, GOVERNMENT = range(len(PARTIES))
+TOP_UP_MODES = {"none": 0, "add": 1, "to_target": 2}
+# Conditional PDs inside one sampling bucket differ by at most this much in the
+# probit scale, so candidates drawn at the bucket's highest PD are mostly accepted.
+BUCKET_WIDTH = 0.05
+
+Plan = namedtuple(
+    "Plan",
+    [
+        # loans
+        "amount", "start", "life", "term", "product", "sector", "firm", "hazard",
+        "threshold", "rate", "recovery_mean", "guaranteed", "margin_full",
+        # products
+        "shares", "amortizing", "recovery_sd", "recovery_downturn", "recovery_lag",
+        # parties
+        "party_lag", "cap_per_loan", "cap_total",
+        "pool_size", "guarantor_capital", "top_up_mode", "top_up_amount", "top_up_every",
+        "stop_default_rate", "stop_compensation_rate",
+        # policy
+        "subsidy_share", "subsidy_cap_principal", "subsidy_cap_firm",
+        "compensation_rate", "compensation_cap", "reward_step", "reward_amount",
+        "spread",
+        # time
+        "clock", "originated_cum", "count_cum", "margin_cum", "horizon", "period_months",
+        "n_event_years",
+        # copula
+        "load_systematic", "load_sector", "load_idiosyncratic", "t_dof", "n_sectors", "n_firms",
+        # sparse sampler buckets
+        "bucket_ptr", "bucket_loans", "bucket_threshold", "bucket_sector",
+        "sparse",
+    ],
+)
+
+
+@njit(cache=True)
+def balance_months(months, term, amortizing, amount):
+    """Sum of outstanding principal over the first `months` months of a loan
+    (yuan x months): bullet keeps `amount` outstanding, equal-principal repays
+    amount/term at the end of each month."""
+    return amount * (months - amortizing * months * (months - 1) / (2.0 * term))
+
+
+@njit(cache=True)
+def exposure_at_default(months_elapsed, term, amortizing, amount):
+    """Outstanding principal when default happens in month `months_elapsed` (>= 1)."""
+    return amount * (1.0 - amortizing * (months_elapsed - 1) / term)
+
+
+def build_portfolio(scenario: Scenario) -> Portfolio:
+    """The scenario's loans: generated, or loaded from its CSV/Parquet file."""
+    spec = scenario.portfolio
+    if spec.synthetic is not None:
+        return generate_portfolio(spec.synthetic, scenario.product_names)
+    return load_portfolio(Path(spec.path), scenario.product_names)
+
+
+@njit(cache=True)
+def _leverage_admission(start, term, amortizing, guaranteed_amount, limit, horizon_pad):
+    """Greedy in start order: a loan is guaranteed only if the guarantor's
+    outstanding guarantees stay within leverage x capital when it starts."""
+    n = start.size
+    outstanding = np.zeros(horizon_pad)
+    admitted = np.zeros(n, dtype=np.bool_)
+    order = np.argsort(start, kind="mergesort")
+    for k in range(n):
+        i = order[k]
+        s = start[i]
+        if outstanding[s] + guaranteed_amount[i] > limit * (1.0 + 1e-12):
+            continue
+        admitted[i] = True
+        for m in range(term[i]):
+            outstanding[s + m] += guaranteed_amount[i] * (1.0 - amortizing[i] * m / term[i])
+    return admitted
+
+
+def _buckets(threshold: np.ndarray, sector: np.ndarray, n_sectors: int):
+    """Group loans by sector and by close lifetime thresholds (sorted)."""
+    ptr = [0]
+    loans: list[np.ndarray] = []
+    b_threshold: list[float] = []
+    b_sector: list[int] = []
+    for k in range(n_sectors):
+        idx = np.flatnonzero((sector == k) & np.isfinite(threshold))
+        if idx.size == 0:
+            continue
+        idx = idx[np.argsort(threshold[idx], kind="stable")]
+        g = threshold[idx]
+        cut = 0
+        while cut < idx.size:
+            end = int(np.searchsorted(g, g[cut] + BUCKET_WIDTH, side="right"))
+            loans.append(idx[cut:end])
+            b_threshold.append(float(g[end - 1]))
+            b_sector.append(k)
+            ptr.append(ptr[-1] + end - cut)
+            cut = end
+    flat = np.concatenate(loans) if loans else np.zeros(0, np.int64)
+    return (
+        np.asarray(ptr, np.int64),
+        flat.astype(np.int64),
+        np.asarray(b_threshold, float),
+        np.asarray(b_sector, np.int64),
+    )
+
+
+def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = None) -> Plan:
+    """Flatten scenario + portfolio into the arrays the kernels use."""
+    sim = scenario.simulation
+    dm = scenario.default
+    horizon = sim.horizon_months
+    products = [scenario.products[p] for p in portfolio.product_names]
+    shares = np.array([scenario.contract.shares[p].as_tuple() for p in portfolio.product_names])
+    amortizing = np.array([1.0 if p.amortization == "equal_principal" else 0.0 for p in products])
+
+    amount = portfolio.amount.astype(float)
+    start = portfolio.start_month.astype(np.int64)
+    term = portfolio.term_months.astype(np.int64)
+    product = portfolio.product.astype(np.int64)
+    life = np.clip(np.minimum(term, horizon - start), 0, None)
+
+    model_pd = annual_pd(portfolio.score, portfolio.stage.astype(np.int64), dm)
+    pd = np.where(np.isnan(portfolio.pd_annual), model_pd, portfolio.pd_annual)
+    public_cover = 1.0 - shares[product, BANK]
+    pd = np.minimum(pd * (1.0 + dm.moral_hazard_beta * public_cover), 0.999)
+    hazard = monthly_hazard(pd)
+    clock = stress_clock(dm.stress, horizon)
+    life_pd = -np.expm1(-hazard * (clock[start + life] - clock[np.minimum(start, horizon)]))
+    t_dof = dm.t_dof if dm.copula == "student_t" else 0.0
+    with np.errstate(divide="ignore"):
+        threshold = stats.t.ppf(life_pd, t_dof) if t_dof else stats.norm.ppf(life_pd)
+    threshold = np.where(life > 0, threshold, -np.inf)
+
+    rate = np.where(np.isnan(portfolio.rate), loan_rate(portfolio.score, scenario.pricing), portfolio.rate)
+    rec_mean = np.array([p.recovery_mean for p in products])[product]
+    rec_mean = np.where(np.isnan(portfolio.recovery), rec_mean, portfolio.recovery)
+    spread = scenario.pricing.funding_cost + scenario.pricing.operating_cost
+    amort_loan = amortizing[product]
+    margin_full = (rate - spread) * balance_months(term.astype(float), term.astype(float), amort_loan, amount) / 12.0
+
+    g = scenario.contract.guarantor
+    guaranteed_amount = shares[product, GUARANTOR] * amount
+    if np.isfinite(g.leverage) and np.isfinite(g.capital):
+        pad = int(start.max() + term.max() + 1) if amount.size else 1
+        guaranteed = _leverage_admission(start, term, amort_loan, guaranteed_amount, g.leverage * g.capital, pad)
+    else:
+        guaranteed = np.ones(amount.size, dtype=np.bool_)
+
+    in_horizon = start < horizon
+    originated_cum = np.zeros(horizon + 1)
+    count_cum = np.zeros(horizon + 1)
+    margin_cum = np.zeros(horizon + 1)
+    np.add.at(originated_cum, start[in_horizon], amount[in_horizon])
+    np.add.at(count_cum, start[in_horizon], 1.0)
+    np.add.at(margin_cum, start[in_horizon], margin_full[in_horizon])
+    originated_cum, count_cum, margin_cum = (np.cumsum(a) for a in (originated_cum, count_cum, margin_cum))
+
+    c = scenario.contract
+    party_lag = np.zeros(len(PARTIES), np.int64)
+    party_lag[[POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR]] = [
+        c.pool.claim_lag_months, g.lag_months, c.insurer.lag_months,
+        c.appraiser.lag_months, c.reguarantor.lag_months,
+    ]
+    cap_per_loan = np.full(len(PARTIES), np.inf)
+    cap_per_loan[[POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR]] = [
+        c.pool.cap_per_loan, g.cap_per_loan, c.insurer.cap_per_loan,
+        c.appraiser.cap_per_loan, c.reguarantor.cap_per_loan,
+    ]
+    cap_total = np.full(len(PARTIES), np.inf)
+    cap_total[[POOL, INSURER, APPRAISER, REGUARANTOR]] = [
+        c.pool.cumulative_cap, c.insurer.cap_total, c.appraiser.cap_total, c.reguarantor.cap_total,
+    ]
+    recovery_lag = np.array([p.recovery_lag_months for p in products], np.int64)
+    max_lag = int(max(party_lag.max(), recovery_lag.max(initial=0)))
+
+    n_sectors = len(portfolio.sector_names)
+    sector = portfolio.sector.astype(np.int64)
+    bucket_ptr, bucket_loans, bucket_threshold, bucket_sector = _buckets(threshold, sector, n_sectors)
+    _, firm = np.unique(portfolio.firm_id.astype(str), return_inverse=True)
+    pol = scenario.policy
+    stop = c.stop_rule
+    return Plan(
+        amount=amount, start=start, life=life.astype(np.int64), term=term, product=product,
+        sector=sector, firm=firm.astype(np.int64), hazard=hazard, threshold=threshold,
+        rate=rate, recovery_mean=rec_mean, guaranteed=guaranteed, margin_full=margin_full,
+        shares=shares, amortizing=amortizing,
+        recovery_sd=np.array([p.recovery_sd for p in products]),
+        recovery_downturn=np.array([p.recovery_downturn for p in products]),
+        recovery_lag=recovery_lag,
+        party_lag=party_lag, cap_per_loan=cap_per_loan, cap_total=cap_total,
+        pool_size=float(c.pool.size), guarantor_capital=float(g.capital),
+        top_up_mode=TOP_UP_MODES[c.pool.top_up], top_up_amount=float(c.pool.top_up_amount),
+        top_up_every=int(c.pool.top_up_every_months),
+        stop_default_rate=np.inf if stop.default_rate is None else float(stop.default_rate),
+        stop_compensation_rate=np.inf if stop.compensation_rate is None else float(stop.compensation_rate),
+        subsidy_share=float(pol.interest_subsidy_share),
+        subsidy_cap_principal=float(pol.interest_subsidy_cap_principal),
+        subsidy_cap_firm=float(pol.interest_subsidy_cap_firm),
+        compensation_rate=float(pol.guarantee_compensation_rate),
+        compensation_cap=float(pol.guarantee_compensation_cap_annual),
+        reward_step=float(pol.bank_reward_step), reward_amount=float(pol.bank_reward_amount),
+        spread=float(spread),
+        clock=clock, originated_cum=originated_cum, count_cum=count_cum, margin_cum=margin_cum,
+        horizon=int(horizon), period_months=int(sim.period_months),
+        n_event_years=int((horizon + max_lag) // 12 + 2),
+        load_systematic=float(np.sqrt(dm.rho_systematic)),
+        load_sector=float(np.sqrt(dm.rho_sector)),
+        load_idiosyncratic=float(np.sqrt(1.0 - dm.rho_systematic - dm.rho_sector)),
+        t_dof=float(t_dof), n_sectors=int(n_sectors), n_firms=int(firm.max() + 1 if firm.size else 0),
+        bucket_ptr=bucket_ptr, bucket_loans=bucket_loans, bucket_threshold=bucket_threshold,
+        bucket_sector=bucket_sector,
+        sparse=(method or sim.method) == "sparse",
+    )

@@ -1,0 +1,230 @@
+"""Numba kernel that settles one path's defaults between the parties, in time
+order, with the pool's balance and the guarantor's capital as state.
+
+Rules (months are calendar months; a default in month tau):
+- At tau the bank pays its share, the government its share, and the bank
+  also carries the guarantor's share when the loan was not admitted under the
+  guarantor's leverage limit.
+- The guarantor pays at tau + its lag: min(share, per-loan cap, capital left).
+- The pool pays at tau + claim lag: min(share, per-loan cap, balance,
+  cumulative cap left); a claim cut by the balance marks the pool exhausted.
+- Insurer, appraiser, re-guarantor pay at tau + their lag: min(share,
+  per-loan cap, total cap left). Whatever a party cannot pay falls to the bank.
+- The recovery arrives at tau + max(recovery lag, every payer's lag) and goes
+  back to each party pro rata to what it paid (the pool's and guarantor's
+  parts refill their money).
+- Pool top-ups arrive at the start of months k * every (k >= 1, up to the
+  horizon): "add" adds the amount, "to_target" refills to the initial size.
+- Stop rule: once cumulative exposure at default / credit originated so far,
+  or cumulative pool + guarantor payouts / credit originated so far, passes its
+  threshold in month m, loans starting after m are never originated: their
+  defaults, credit and income are dropped.
+Events after the horizon (claims, recoveries) are still settled: losses are
+ultimate, while balances are reported per period within the horizon.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+from numba import njit
+
+from models.policy import bank_reward, firm_capped, guarantee_compensation, interest_subsidy
+from sim.plan import (
+    APPRAISER,
+    BANK,
+    GOVERNMENT,
+    GUARANTOR,
+    INSURER,
+    POOL,
+    REGUARANTOR,
+    balance_months,
+    exposure_at_default,
+)
+
+_interest_subsidy = njit(cache=True)(interest_subsidy)
+_firm_capped = njit(cache=True)(firm_capped)
+_guarantee_compensation = njit(cache=True)(guarantee_compensation)
+_bank_reward = njit(cache=True)(bank_reward)
+
+EV_DEFAULT = 0
+EV_RECOVERY = 6
+# Payment events 1..5, in the order they settle within a month.
+EVENT_PARTY = np.array([-1, GUARANTOR, POOL, INSURER, APPRAISER, REGUARANTOR, -1], dtype=np.int64)
+N_EVENT_TYPES = 7
+_MONTH_SHIFT = 36
+_TYPE_SHIFT = 32
+_LOW32 = (1 << 32) - 1
+
+
+@njit(cache=True)
+def _advance(plan, month, pool, guarantor, next_top_up, next_period, p, out):
+    """Apply top-ups and record period-end pool balance and guarantor capital
+    for every period that ends before `month`."""
+    n_periods = plan.horizon // plan.period_months
+    while True:
+        period_end = (next_period + 1) * plan.period_months
+        top_up_due = plan.top_up_mode > 0 and next_top_up <= min(month, plan.horizon)
+        if top_up_due and (next_period >= n_periods or next_top_up <= period_end):
+            if plan.top_up_mode == 1:
+                pool += plan.top_up_amount
+            else:
+                pool = max(pool, plan.pool_size)
+            next_top_up += plan.top_up_every
+        elif next_period < n_periods and period_end < month:
+            out.pool_balance[p, next_period] = pool
+            out.guarantor_capital[p, next_period] = guarantor
+            next_period += 1
+        else:
+            return pool, next_top_up, next_period
+
+
+@njit(cache=True)
+def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
+                loan_default_month, firm_subsidy, out):
+    """Settle the `n_def` defaults of path row `p` and write its outputs.
+
+    `ead` and `rec` hold each default's exposure (yuan) and recovery fraction;
+    the other arrays are scratch of at least the sizes the plan implies.
+    """
+    horizon = plan.horizon
+    for k in range(n_def):
+        i = def_loan[k]
+        t = def_month[k]
+        lag_rec = plan.recovery_lag[plan.product[i]]
+        for e in range(1, 6):
+            lag = plan.party_lag[EVENT_PARTY[e]]
+            keys[k * N_EVENT_TYPES + e] = ((t + lag) << _MONTH_SHIFT) | (e << _TYPE_SHIFT) | k
+            lag_rec = max(lag_rec, lag)
+        keys[k * N_EVENT_TYPES] = (t << _MONTH_SHIFT) | k
+        keys[k * N_EVENT_TYPES + EV_RECOVERY] = ((t + lag_rec) << _MONTH_SHIFT) | (EV_RECOVERY << _TYPE_SHIFT) | k
+        for q in range(paid.shape[1]):
+            paid[k, q] = 0.0
+    order = np.sort(keys[: n_def * N_EVENT_TYPES])
+
+    loss = np.zeros(paid.shape[1])
+    pool = plan.pool_size
+    guarantor = plan.guarantor_capital
+    paid_total = np.zeros(paid.shape[1])
+    next_top_up = plan.top_up_every
+    next_period = 0
+    stop_month = -1
+    cum_ead = 0.0
+    cum_comp = 0.0
+    gross = 0.0
+    defaulted_amount = 0.0
+    n_defaults = 0
+    lost_margin = 0.0
+    exhausted = False
+    for y in range(year_guarantor.size):
+        year_guarantor[y] = 0.0
+
+    for key in order:
+        month = key >> _MONTH_SHIFT
+        typ = (key >> _TYPE_SHIFT) & 0xF
+        k = key & _LOW32
+        i = def_loan[k]
+        if stop_month >= 0 and plan.start[i] > stop_month:
+            continue
+        pool, next_top_up, next_period = _advance(plan, month, pool, guarantor, next_top_up, next_period, p, out)
+        share = plan.shares[plan.product[i]]
+        exposure = ead[k]
+        if typ == EV_DEFAULT:
+            n_defaults += 1
+            out.period_defaults[p, (month - 1) // plan.period_months] += 1
+            carried = share[BANK] + (0.0 if plan.guaranteed[i] else share[GUARANTOR])
+            for q, amount in ((BANK, carried * exposure), (GOVERNMENT, share[GOVERNMENT] * exposure)):
+                paid[k, q] += amount
+                loss[q] += amount
+            gross += exposure * (1.0 - rec[k])
+            defaulted_amount += exposure
+            elapsed = month - plan.start[i]
+            lost_margin += plan.margin_full[i] - (plan.rate[i] - plan.spread) * balance_months(
+                elapsed - 1.0, plan.term[i], plan.amortizing[plan.product[i]], plan.amount[i]) / 12.0
+            loan_default_month[i] = month
+            cum_ead += exposure
+            originated = plan.originated_cum[min(month, horizon)]
+            if stop_month < 0 and originated > 0 and cum_ead > plan.stop_default_rate * originated:
+                stop_month = month
+        elif typ == EV_RECOVERY:
+            for q in range(paid.shape[1]):
+                back = paid[k, q] * rec[k]
+                loss[q] -= back
+            pool += paid[k, POOL] * rec[k]
+            guarantor += paid[k, GUARANTOR] * rec[k]
+        else:
+            party = EVENT_PARTY[typ]
+            if party == GUARANTOR and not plan.guaranteed[i]:
+                continue
+            owed = share[party] * exposure
+            if owed <= 0.0:
+                continue
+            pay = min(owed, plan.cap_per_loan[party], plan.cap_total[party] - paid_total[party])
+            if party == POOL:
+                if pay > pool:
+                    exhausted = True
+                    pay = pool
+                pool -= pay
+            elif party == GUARANTOR:
+                pay = min(pay, guarantor)
+                guarantor -= pay
+                year_guarantor[(month - 1) // 12] += pay
+            pay = max(pay, 0.0)
+            paid[k, party] += pay
+            paid_total[party] += pay
+            loss[party] += pay
+            paid[k, BANK] += owed - pay
+            loss[BANK] += owed - pay
+            if party == POOL or party == GUARANTOR:
+                cum_comp += pay
+                originated = plan.originated_cum[min(month, horizon)]
+                if stop_month < 0 and originated > 0 and cum_comp > plan.stop_compensation_rate * originated:
+                    stop_month = min(month, horizon)
+    _advance(plan, horizon + 1, pool, guarantor, next_top_up, next_period, p, out)
+
+    limit = horizon if stop_month < 0 else min(stop_month, horizon)
+    compensation = 0.0
+    if plan.compensation_rate > 0.0:
+        for y in range(year_guarantor.size):
+            compensation += _guarantee_compensation(year_guarantor[y], plan.compensation_rate, plan.compensation_cap)
+    reward = 0.0
+    if plan.reward_amount > 0.0:
+        for y in range((horizon + 11) // 12):
+            first = 12 * y
+            if first > limit:
+                break
+            before = plan.originated_cum[first - 1] if first > 0 else 0.0
+            reward += _bank_reward(plan.originated_cum[min(first + 11, limit)] - before,
+                                   plan.reward_step, plan.reward_amount)
+    subsidy = 0.0
+    if plan.subsidy_share > 0.0:
+        for i in range(plan.amount.size):
+            if plan.start[i] > limit or plan.start[i] >= horizon:
+                continue
+            months = plan.term[i]
+            if loan_default_month[i] >= 0:
+                months = loan_default_month[i] - plan.start[i] - 1
+            interest = plan.rate[i] * balance_months(
+                float(months), plan.term[i], plan.amortizing[plan.product[i]], plan.amount[i]) / 12.0
+            firm_subsidy[plan.firm[i]] += _interest_subsidy(
+                interest, plan.amount[i], plan.subsidy_share, plan.subsidy_cap_principal)
+        for f in range(firm_subsidy.size):
+            subsidy += _firm_capped(firm_subsidy[f], plan.subsidy_cap_firm)
+            firm_subsidy[f] = 0.0
+    for k in range(n_def):
+        loan_default_month[def_loan[k]] = -1
+
+    out.gross_loss[p] = gross
+    out.party_loss[p, :] = loss
+    out.n_defaults[p] = n_defaults
+    out.defaulted_amount[p] = defaulted_amount
+    out.credit[p] = plan.originated_cum[limit]
+    out.n_originated[p] = plan.count_cum[limit]
+    out.stop_month[p] = stop_month
+    out.exhausted[p] = exhausted
+    out.subsidy[p] = subsidy
+    out.compensation[p] = compensation
+    out.reward[p] = reward
+    out.fiscal_cost[p] = loss[POOL] + loss[GOVERNMENT] + subsidy + compensation + reward
+    out.bank_income[p] = plan.margin_cum[limit] - lost_margin - loss[BANK] + reward
+    return n_defaults
