@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 from numba import njit, prange
 
+from models.portfolio import Portfolio
 from models.scenario import PARTIES, Scenario
 from sim.kernels import draw_factors, recovery_fraction, sample_defaults_dense, sample_defaults_sparse
 from sim.plan import Plan, build_portfolio, compile_plan, exposure_at_default
@@ -67,6 +68,36 @@ def _simulate_path(plan, key, path, p, sector_factor, def_loan, def_month, ead, 
     out.systematic[p] = z
     settle_path(plan, p, n, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
                 loan_default_month, firm_subsidy, out)
+
+
+@njit(cache=True)
+def _settle_given(plan, loans, months, recoveries, out):
+    n = loans.size
+    ead = np.zeros(max(n, 1))
+    for k in range(n):
+        i = loans[k]
+        ead[k] = exposure_at_default(months[k] - plan.start[i], plan.term[i],
+                                     plan.amortizing[plan.product[i]], plan.amount[i])
+    settle_path(plan, 0, n, loans, months, ead, recoveries, np.zeros((max(n, 1), out.party_loss.shape[1])),
+                np.zeros(max(n, 1) * N_EVENT_TYPES, np.int64), np.zeros(plan.n_event_years),
+                np.full(plan.amount.size, -1, np.int64), np.zeros(max(plan.n_firms, 1)), out)
+
+
+def settle_given_defaults(plan: Plan, loans, months, recoveries) -> PathOutputs:
+    """Settle one path whose defaults are given: loan indices, calendar default
+    months (start < month <= start + life) and recovery fractions. For
+    hand-worked waterfalls and cross-checks."""
+    loans = np.asarray(loans, np.int64)
+    months = np.asarray(months, np.int64)
+    recoveries = np.asarray(recoveries, float)
+    if not (loans.size == months.size == recoveries.size):
+        raise ValueError("loans, months and recoveries must have the same length")
+    bad = (months <= plan.start[loans]) | (months > plan.start[loans] + plan.life[loans])
+    if bad.any():
+        raise ValueError(f"default months outside the loans' lives: {months[bad].tolist()}")
+    out = allocate_outputs(1, plan.horizon // plan.period_months)
+    _settle_given(plan, loans, months, recoveries, out)
+    return out
 
 
 @njit(parallel=True, cache=True)
@@ -129,11 +160,13 @@ def run(
     block_size: int | None = None,
     method: str | None = None,
     progress: Callable[[int], None] | None = None,
+    portfolio: Portfolio | None = None,
 ) -> xr.Dataset:
     """Simulate a scenario and return its labelled results (see sim.results).
 
     `n_paths`, `seed`, `block_size` and `method` default to the scenario's
-    [simulation] settings; `threads` to numba's default.
+    [simulation] settings; `threads` to numba's default; `portfolio` to the
+    scenario's own (generated or loaded from its file).
     """
     sim = scenario.simulation
     n_paths = sim.n_paths if n_paths is None else int(n_paths)
@@ -144,6 +177,7 @@ def run(
     method = sim.method if method is None else method
     if method not in ("sparse", "dense"):
         raise ValueError(f"method must be 'sparse' or 'dense' (got {method!r})")
-    plan = compile_plan(scenario, build_portfolio(scenario), method)
+    portfolio = build_portfolio(scenario) if portfolio is None else portfolio
+    plan = compile_plan(scenario, portfolio, method)
     out = simulate_paths(plan, n_paths, seed, block_size, threads, progress)
     return build_dataset(out, plan, scenario, seed=seed, method=method)

@@ -1,0 +1,130 @@
+"""The default engine against closed-form truth: binomial (independent
+defaults), Vasicek (large homogeneous portfolio), PD-curve marginals, stress.
+Tolerances are 4 standard errors of the estimator (plus, for Vasicek, a
+stated granularity allowance)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sim.engine import simulate_paths
+from sim.plan import compile_plan
+from tests.conftest import equal_loans, make_scenario
+
+METHODS = ["sparse", "dense"]
+
+
+def counts(scenario, portfolio, n_paths, seed=11, method="sparse"):
+    plan = compile_plan(scenario, portfolio, method)
+    return simulate_paths(plan, n_paths, seed, block_size=4096)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_independent_defaults_are_binomial(method):
+    n_loans, pd, n_paths = 200, 0.05, 20_000
+    sc = make_scenario()
+    out = counts(sc, equal_loans(n_loans, pd), n_paths, method=method)
+    k = out.n_defaults.astype(float)
+    binom = stats.binom(n_loans, pd)
+    # mean
+    assert abs(k.mean() - binom.mean()) < 4 * k.std(ddof=1) / math.sqrt(n_paths)
+    # variance: SE of the sample variance from the fourth central moment
+    mu4 = binom.moment(4) - 4 * binom.mean() * binom.moment(3) + 6 * binom.mean() ** 2 * binom.moment(2) - 3 * binom.mean() ** 4
+    var_se = math.sqrt((mu4 - binom.var() ** 2) / n_paths)
+    assert abs(k.var(ddof=1) - binom.var()) < 4 * var_se
+    # a tail probability
+    threshold = 17
+    p_true = binom.sf(threshold - 1)
+    p_hat = (k >= threshold).mean()
+    assert abs(p_hat - p_true) < 4 * math.sqrt(p_true * (1 - p_true) / n_paths)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_two_year_lifetime_pd_follows_the_curve(method):
+    # F(24) = 1 - (1 - pd)^2 for a constant hazard with no stress
+    n_loans, pd, n_paths = 100, 0.04, 10_000
+    sc = make_scenario(simulation={"horizon_months": 24})
+    out = counts(sc, equal_loans(n_loans, pd, term=24), n_paths, method=method)
+    p_life = 1 - (1 - pd) ** 2
+    k = out.n_defaults
+    assert abs(k.mean() - n_loans * p_life) < 4 * math.sqrt(n_loans * p_life * (1 - p_life) / n_paths)
+
+
+def vasicek_quantile(pd, rho, q):
+    return stats.norm.cdf((stats.norm.ppf(pd) + math.sqrt(rho) * stats.norm.ppf(q)) / math.sqrt(1 - rho))
+
+
+def test_large_homogeneous_portfolio_matches_vasicek():
+    n_loans, pd, rho, n_paths = 10_000, 0.02, 0.1, 20_000
+    sc = make_scenario(default={"rho_systematic": rho})
+    out = counts(sc, equal_loans(n_loans, pd), n_paths)
+    loss = np.sort(out.gross_loss / (n_loans * 1e6))  # LGD 1: loss fraction = default fraction
+    for q in (0.5, 0.9, 0.99):
+        truth = vasicek_quantile(pd, rho, q)
+        est = loss[math.ceil(n_paths * q) - 1]
+        # MC error of the empirical quantile: SE = sqrt(q(1-q)/n) / density at the quantile
+        density = stats.norm.pdf((math.sqrt(1 - rho) * stats.norm.ppf(truth) - stats.norm.ppf(pd)) / math.sqrt(rho)) \
+            * math.sqrt(1 - rho) / math.sqrt(rho) / stats.norm.pdf(stats.norm.ppf(truth))
+        mc_se = math.sqrt(q * (1 - q) / n_paths) / density
+        # granularity: finite N adds binomial noise of sd sqrt(p(1-p)/N) around the conditional PD
+        granularity = 2 * math.sqrt(truth * (1 - truth) / n_loans)
+        assert abs(est - truth) < 4 * mc_se + granularity, (q, est, truth, mc_se, granularity)
+
+
+def test_student_t_copula_has_fatter_tails_than_gaussian():
+    n_loans, pd, rho, n_paths = 2000, 0.02, 0.1, 20_000
+    q = 0.999
+    tails = {}
+    for copula in ("gaussian", "student_t"):
+        sc = make_scenario(default={"rho_systematic": rho, "copula": copula, "t_dof": 4.0})
+        out = counts(sc, equal_loans(n_loans, pd), n_paths)
+        s = np.sort(out.gross_loss)
+        i = math.ceil(n_paths * q) - 1
+        half = math.sqrt(n_paths * q * (1 - q))
+        se = (s[min(int(i + half) + 1, n_paths - 1)] - s[int(i - half)]) / 2
+        tails[copula] = (s[i], se)
+        # same marginal PD either way
+        assert abs(out.n_defaults.mean() / n_loans - pd) < 4 * out.n_defaults.std() / n_loans / math.sqrt(n_paths)
+    (vg, sg), (vt, st) = tails["gaussian"], tails["student_t"]
+    assert vt - vg > 4 * math.hypot(sg, st), tails
+
+
+def monthly_truth(pd, months, stress):
+    hazard = -math.log1p(-pd) / 12
+    mult = np.ones(months)
+    per_month = np.repeat(np.asarray(stress, float), 12)[:months]
+    mult[: per_month.size] = per_month
+    survival = np.exp(-hazard * np.concatenate([[0.0], np.cumsum(mult)]))
+    return survival[:-1] - survival[1:]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("stress", [[], [1.0, 3.0, 0.5]])
+def test_default_month_distribution_matches_pd_curve(method, stress):
+    n_loans, pd, months, n_paths = 20, 0.10, 36, 20_000
+    sc = make_scenario(default={"stress": stress}, simulation={"horizon_months": months})
+    out = counts(sc, equal_loans(n_loans, pd, term=months), n_paths, method=method)
+    per_month = out.period_defaults.sum(axis=0) / (n_paths * n_loans)
+    truth = monthly_truth(pd, months, stress)
+    # loans are independent (rho = 0): count per month is binomial over n_paths * n_loans trials
+    se = np.sqrt(truth * (1 - truth) / (n_paths * n_loans))
+    np.testing.assert_array_less(np.abs(per_month - truth), 4 * se + 1e-12)
+    if stress:  # the stressed year really carries three times the hazard of year 1
+        assert per_month[12:24].sum() > 2.5 * per_month[:12].sum() * 0.9
+
+
+def test_dense_and_sparse_samplers_agree_in_distribution():
+    sc = make_scenario(default={"rho_systematic": 0.15, "rho_sector": 0.05},
+                       simulation={"horizon_months": 24})
+    pf = equal_loans(300, np.linspace(0.005, 0.08, 300), term=24, n_sectors=3)
+    a = counts(sc, pf, 20_000, method="sparse").n_defaults
+    b = counts(sc, pf, 20_000, method="dense").n_defaults
+    se = math.hypot(a.std(), b.std()) / math.sqrt(20_000)
+    assert abs(a.mean() - b.mean()) < 4 * se
+    for q in (0.9, 0.99):  # quantiles of the count, order-statistic tolerance
+        qa, qb = np.quantile(a, q), np.quantile(b, q)
+        assert abs(qa - qb) <= 4 * max(1.0, 0.05 * qa)
