@@ -32,8 +32,9 @@ def riskpool_version() -> str:
 def mean_se(x: np.ndarray) -> tuple[float, float]:
     """Sample mean and its standard error (axis 0)."""
     n = x.shape[0]
-    m = x.mean(axis=0)
-    se = x.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.full_like(m, np.nan)
+    with np.errstate(invalid="ignore"):  # unlimited capital (inf) has mean inf and no SE
+        m = x.mean(axis=0)
+        se = x.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.full_like(m, np.nan)
     return m, se
 
 
