@@ -117,6 +117,9 @@ def generate_portfolio(spec: SyntheticPortfolio, products: Sequence[str]) -> Por
     """Synthetic portfolio: `n_firms` scored firms split by stage, one loan for each
     firm at or above the whitelist score, funded in start-month order until the
     credit line is used. Deterministic for a given `spec.seed`."""
+    unknown = sorted(set(spec.products) - set(products))
+    if unknown:
+        raise ValueError(f"portfolio.synthetic.products {unknown} not among the scenario's products {list(products)}")
     rng = np.random.default_rng(spec.seed)
     counts = _largest_remainder(np.asarray(spec.stage_mix.as_tuple()), spec.n_firms)
     stage = np.repeat(np.arange(len(STAGES), dtype=np.int8), counts)
