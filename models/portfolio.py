@@ -20,6 +20,7 @@ Columns (one row per loan), as a bank would export them:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,15 +166,28 @@ def generate_portfolio(spec: SyntheticPortfolio, products: Sequence[str]) -> Por
     )
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The table and each row's line number in the file (header = line 1)."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+            with warnings.catch_warnings():
+                # rows longer than the header would otherwise be cut silently
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                                    index_col=False, skip_blank_lines=False)
+            lines = np.arange(len(frame)) + 2
+            blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
+            return frame[~blank].reset_index(drop=True), lines[~blank]
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
+            return frame, np.arange(len(frame)) + 2
     except FileNotFoundError:
         raise PortfolioError(f"{path}: file not found") from None
+    except pd.errors.ParserWarning:
+        raise PortfolioError(
+            f"{path}: rows have more fields than the header's columns; check delimiters and quoting"
+        ) from None
     except pd.errors.EmptyDataError:
         raise PortfolioError(f"{path}: the file is empty (expected a header row)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
@@ -190,10 +204,11 @@ def _bad_rows(source: str, column: str, rows: np.ndarray, values: pd.Series, all
 
 
 def portfolio_from_frame(
-    frame: pd.DataFrame, products: Sequence[str], source: str = "<portfolio>"
+    frame: pd.DataFrame, products: Sequence[str], source: str = "<portfolio>",
+    lines: np.ndarray | None = None,
 ) -> Portfolio:
-    """Validate a loan table and build a Portfolio. Line numbers in messages count
-    the header as line 1, as in the CSV file."""
+    """Validate a loan table and build a Portfolio. Messages give each row's line
+    in the file (`lines`; by default row order with the header as line 1)."""
     cols = [str(c).strip() for c in frame.columns]
     frame = frame.set_axis(cols, axis=1)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
@@ -210,7 +225,7 @@ def portfolio_from_frame(
         )
     if len(frame) == 0:
         raise PortfolioError(f"{source}: no loans (the table has a header but no rows)")
-    line = np.arange(len(frame)) + 2
+    line = np.arange(len(frame)) + 2 if lines is None else np.asarray(lines)
     errors: list[str] = []
 
     def text(col: str) -> pd.Series:
@@ -295,7 +310,8 @@ def load_portfolio(path: str | Path, products: Sequence[str]) -> Portfolio:
     p = Path(path)
     if p.is_dir():
         raise PortfolioError(f"{p}: is a folder, expected a .csv or .parquet file")
-    return portfolio_from_frame(_read_table(p), products, source=str(p))
+    frame, lines = _read_table(p)
+    return portfolio_from_frame(frame, products, source=str(p), lines=lines)
 
 
 def write_portfolio_csv(portfolio: Portfolio, path: str | Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 PARTIES: tuple[str, ...] = (
     "bank",
@@ -44,7 +44,8 @@ class ScenarioError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has real types, so "50" or true where a number belongs is a mistake
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StageValues(_Model):
@@ -150,6 +151,12 @@ class DefaultModel(_Model):
             )
         if self.pd_floor >= self.pd_cap:
             raise ValueError("pd_floor must be < pd_cap")
+        for stage, target in zip(STAGES, self.pd_annual.as_tuple()):
+            if not self.pd_floor <= target <= self.pd_cap:
+                raise ValueError(
+                    f"pd_annual.{stage} = {target:g} must lie in [pd_floor, pd_cap] = "
+                    f"[{self.pd_floor:g}, {self.pd_cap:g}]"
+                )
         return self
 
 
@@ -281,7 +288,9 @@ class Simulation(_Model):
     seed: Annotated[int, Field(ge=0)] = 20240101
     block_size: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
     method: Literal["sparse", "dense"] = "sparse"
-    quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = [0.5, 0.9, 0.95, 0.99, 0.999]
+    quantiles: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=1)] = [
+        0.5, 0.9, 0.95, 0.99, 0.999,
+    ]
 
     @model_validator(mode="after")
     def _period_divides_horizon(self) -> Simulation:
@@ -307,6 +316,12 @@ class Scenario(_Model):
     contract: Contract
     policy: Policy = Policy()
     simulation: Simulation = Simulation()
+    _source: str = PrivateAttr(default="<scenario>")
+
+    @property
+    def source(self) -> str:
+        """The file the scenario was read from, for messages."""
+        return self._source
 
     @model_validator(mode="after")
     def _products_have_contracts(self) -> Scenario:
@@ -320,6 +335,12 @@ class Scenario(_Model):
             raise ValueError(
                 f"contract.shares names products {unknown} not defined in [products]; "
                 f"defined: {sorted(self.products)}"
+            )
+        synthetic = self.portfolio.synthetic
+        if synthetic is not None and synthetic.start_month_max >= self.simulation.horizon_months:
+            raise ValueError(
+                f"portfolio.synthetic.start_month_max ({synthetic.start_month_max}) must be < "
+                f"simulation.horizon_months ({self.simulation.horizon_months})"
             )
         if self.portfolio.synthetic is not None:
             bad = sorted(set(self.portfolio.synthetic.products) - set(self.products))
@@ -440,9 +461,11 @@ def scenario_from_mapping(
         if isinstance(path, str) and not Path(path).is_absolute():
             portfolio["path"] = str((base_dir / path).resolve())
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(source, exc)) from None
+    scenario._source = source
+    return scenario
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:

@@ -116,7 +116,7 @@ def run(scenario: str, paths: int | None, seed: int | None, threads: int | None,
     try:
         ds = run_engine(sc, n_paths=n_paths, seed=seed, threads=threads,
                         progress=Progress(n_paths, quiet))
-    except PortfolioError as exc:
+    except (PortfolioError, ScenarioError) as exc:
         fail(str(exc))
     try:
         with atomic_folder(target) as tmp:

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
-from models.portfolio import Portfolio, generate_portfolio, load_portfolio
+from models.portfolio import Portfolio, PortfolioError, generate_portfolio, load_portfolio
 from models.scenario import PARTIES, Scenario
 from models.scoring import annual_pd, loan_rate, monthly_hazard, stress_clock
 
@@ -68,11 +68,28 @@ def exposure_at_default(months_elapsed, term, amortizing, amount):
 
 
 def build_portfolio(scenario: Scenario) -> Portfolio:
-    """The scenario's loans: generated, or loaded from its CSV/Parquet file."""
+    """The scenario's loans: generated, or loaded from its CSV/Parquet file.
+    Every loan must start inside the simulated horizon."""
     spec = scenario.portfolio
     if spec.synthetic is not None:
-        return generate_portfolio(spec.synthetic, scenario.product_names)
-    return load_portfolio(Path(spec.path), scenario.product_names)
+        portfolio = generate_portfolio(spec.synthetic, scenario.product_names)
+        source = f"{scenario.source}: portfolio.synthetic"
+    else:
+        portfolio = load_portfolio(Path(spec.path), scenario.product_names)
+        source = str(spec.path)
+    if len(portfolio) == 0:
+        raise PortfolioError(
+            f"{source}: no loan is made (check whitelist_min_score and credit_line against the amounts)"
+        )
+    horizon = scenario.simulation.horizon_months
+    late = portfolio.start_month >= horizon
+    if late.any():
+        ids = ", ".join(map(str, portfolio.loan_id[late][:10]))
+        raise PortfolioError(
+            f"{source}: column 'start_month': must be < simulation.horizon_months = {horizon}; "
+            f"{int(late.sum())} loans start later ({ids})"
+        )
+    return portfolio
 
 
 @njit(cache=True)

@@ -12,7 +12,6 @@ from models.portfolio import generate_portfolio
 from models.scenario import DefaultModel, Pricing, SyntheticPortfolio
 from models.scoring import (
     annual_pd,
-    calibrate_offsets,
     cumulative_pd,
     loan_rate,
     monthly_hazard,
@@ -50,10 +49,18 @@ def test_higher_scores_get_lower_pd_within_a_stage():
         assert (np.diff(p[order]) <= 1e-15).all()
 
 
-def test_unreachable_target_is_a_clear_error():
-    model = DefaultModel(pd_annual={"startup": 0.6, "growth": 0.03, "mature": 0.015}, pd_cap=0.5)
-    with pytest.raises(ValueError, match="pd_annual.startup"):
-        calibrate_offsets(np.array([500.0]), np.array([0]), model)
+def test_target_outside_the_clip_band_is_refused_by_the_schema():
+    with pytest.raises(ValueError, match="pd_annual.startup = 0.6 must lie in"):
+        DefaultModel(pd_annual={"startup": 0.6, "growth": 0.03, "mature": 0.015}, pd_cap=0.5)
+
+
+def test_extreme_targets_inside_the_band_are_reached():
+    model = DefaultModel(pd_annual={"startup": 0.5, "growth": 1e-4, "mature": 0.2}, pd_cap=0.5)
+    scores = np.array([100.0, 900.0, 500.0, 700.0, 300.0, 999.0])
+    stages = np.array([0, 0, 1, 1, 2, 2])
+    pd = annual_pd(scores, stages, model)
+    for k, target in enumerate((0.5, 1e-4, 0.2)):
+        assert pd[stages == k].mean() == pytest.approx(target, rel=1e-9)
 
 
 def test_term_structure_without_stress_compounds_the_annual_pd():
