@@ -46,10 +46,12 @@ def rejection(path: Path) -> ScenarioError | PortfolioError:
 def named_file(path: Path, error: Exception) -> str:
     """The file a message must name: the portfolio file for errors in a loan file,
     the scenario for everything else (a synthetic book included)."""
+    if not isinstance(error, PortfolioError):
+        return path.name
     portfolio = tomllib.loads(path.read_text(encoding="utf-8"))["portfolio"].get("path")
-    if isinstance(error, PortfolioError) and portfolio is not None:
-        return Path(portfolio).name or path.parent.name  # "." names the folder itself
-    return path.name
+    if portfolio is None:
+        return path.name
+    return Path(portfolio).name or path.parent.name  # "." names the folder itself
 
 
 # --- seed scenarios ----------------------------------------------------------
