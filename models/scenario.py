@@ -304,6 +304,13 @@ class Simulation(_Model):
         return self
 
 
+class Sweep(_Model):
+    """Keys to sweep (dotted paths, or `sharing`) and the named sharing options."""
+
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
+    sharing: dict[str, Shares] = {}
+
+
 class Scenario(_Model):
     """A complete, validated scenario."""
 
@@ -316,6 +323,7 @@ class Scenario(_Model):
     contract: Contract
     policy: Policy = Policy()
     simulation: Simulation = Simulation()
+    sweep: Sweep | None = None
     _source: str = PrivateAttr(default="<scenario>")
 
     @property

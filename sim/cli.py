@@ -93,41 +93,130 @@ def validate(scenario: str, overrides: tuple[str, ...]) -> None:
     )
 
 
+def common_run_options(f):
+    for option in reversed([
+        click.option("--paths", type=click.IntRange(min=1), help="Monte Carlo paths (default: the scenario's)."),
+        click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: the scenario's)."),
+        click.option("--threads", type=click.IntRange(min=1), help="Threads (results do not depend on it)."),
+        click.option("--out", type=click.Path(file_okay=False),
+                     help="Results folder (default results/<scenario>-<time>); must not exist."),
+        click.option("--quiet", is_flag=True, help="No progress bar and no table."),
+        set_option,
+    ]):
+        f = option(f)
+    return f
+
+
+def results_folder(sc: Scenario, out: str | None, kind: str = "") -> Path:
+    target = Path(out) if out else Path("results") / f"{sc.name}{kind}-{datetime.now():%Y%m%d-%H%M%S}"
+    if target.exists():
+        fail(f"{target}: already exists; choose another --out folder")
+    return target
+
+
+def write_results(target: Path, ds, sc: Scenario) -> None:
+    """results.nc, summary.json/csv, scenario.toml, plots and report.html, atomically."""
+    from sim.io import OutputError, atomic_folder, write_json, write_netcdf
+    from sim.report import write_report
+    from sim.summary import headline
+
+    try:
+        with atomic_folder(target) as tmp:
+            write_netcdf(ds, tmp / "results.nc")
+            if "sweep_keys" not in ds.attrs:
+                write_json(tmp / "summary.json", headline(ds))
+            toml_text = to_toml(sc)
+            (tmp / "scenario.toml").write_text(toml_text, encoding="utf-8")
+            write_report(ds, tmp, toml_text)
+    except OutputError as exc:
+        fail(str(exc))
+
+
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--paths", type=click.IntRange(min=1), help="Monte Carlo paths (default: the scenario's).")
-@click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: the scenario's).")
-@click.option("--threads", type=click.IntRange(min=1), help="Threads (results do not depend on it).")
-@click.option("--out", type=click.Path(file_okay=False), help="Results folder (default results/<scenario>-<time>).")
-@click.option("--quiet", is_flag=True, help="No progress bar and no table.")
-@set_option
+@common_run_options
 def run(scenario: str, paths: int | None, seed: int | None, threads: int | None,
         out: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
-    """Simulate a scenario, print the per-party table and write the results folder."""
+    """Simulate a scenario, print the per-party table and write the results folder
+    (results.nc, summary.json/csv, scenario.toml, PNG plots, report.html)."""
     from sim.engine import run as run_engine
-    from sim.io import OutputError, atomic_folder, write_json, write_netcdf
-    from sim.summary import format_table, headline
+    from sim.summary import format_table
 
     sc = load_or_fail(scenario, overrides)
     n_paths = paths or sc.simulation.n_paths
-    target = Path(out) if out else Path("results") / f"{sc.name}-{datetime.now():%Y%m%d-%H%M%S}"
-    if target.exists():
-        fail(f"{target}: already exists; choose another --out folder")
+    target = results_folder(sc, out)
     try:
         ds = run_engine(sc, n_paths=n_paths, seed=seed, threads=threads,
                         progress=Progress(n_paths, quiet))
     except (PortfolioError, ScenarioError) as exc:
         fail(str(exc))
-    try:
-        with atomic_folder(target) as tmp:
-            write_netcdf(ds, tmp / "results.nc")
-            write_json(tmp / "summary.json", headline(ds))
-            (tmp / "scenario.toml").write_text(to_toml(sc), encoding="utf-8")
-    except OutputError as exc:
-        fail(str(exc))
+    write_results(target, ds, sc)
     if not quiet:
         click.echo(format_table(ds))
-    click.echo(f"results written to {target}")
+    click.echo(f"results written to {target} (open {target / 'report.html'})")
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--grid", "grid", multiple=True, metavar="KEY=v1,v2,...",
+              help="Sweep a key over values (repeatable; the cartesian product runs). "
+                   "KEY may be `sharing` with names from [sweep.sharing].")
+@common_run_options
+def sweep(scenario: str, grid: tuple[str, ...], paths: int | None, seed: int | None,
+          threads: int | None, out: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+    """Run the cartesian product of swept keys with common random numbers.
+
+    \b
+    Example:
+      riskpool sweep scenarios/shijiazhuang_score_loan.toml \\
+        --grid contract.pool.size=20e6,40e6,60e6,80e6 --grid sharing=2:2:6,4321,bank20
+    The Dataset's dimensions are the keys' short names (pool_size, sharing).
+    """
+    from sim.sweep import parse_grid, point_scenarios, run_sweep, sweep_axes
+
+    sc = load_or_fail(scenario, overrides)
+    try:
+        axes = sweep_axes(sc, parse_grid(grid))
+        n_points = len(point_scenarios(sc, axes))
+    except ScenarioError as exc:
+        fail(str(exc))
+    n_paths = paths or sc.simulation.n_paths
+    target = results_folder(sc, out, "-sweep")
+    try:
+        ds = run_sweep(sc, axes, n_paths=n_paths, seed=seed, threads=threads,
+                       progress=Progress(n_paths * n_points, quiet))
+    except (PortfolioError, ScenarioError) as exc:
+        fail(str(exc))
+    write_results(target, ds, sc)
+    if not quiet:
+        click.echo(ds.pool_exhaustion_prob.to_dataframe().to_string())
+    click.echo(f"sweep of {n_points} points written to {target} (open {target / 'report.html'})")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False))
+def report(folder: str) -> None:
+    """Rebuild the plots and report.html of a results folder from its results.nc."""
+    from sim.io import read_netcdf
+    from sim.report import write_report
+
+    path = Path(folder)
+    nc = path / "results.nc"
+    if not nc.is_file():
+        fail(f"{nc}: not found; FOLDER must be a results folder written by riskpool run/sweep/optimize")
+    try:
+        ds = read_netcdf(nc)
+    except (OSError, ValueError) as exc:
+        fail(f"{nc}: cannot be read as netCDF: {exc}")
+    frontier_nc = path / "frontier.nc"
+    frontier = read_netcdf(frontier_nc) if frontier_nc.is_file() else None
+    toml_path = path / "scenario.toml"
+    toml_text = toml_path.read_text(encoding="utf-8") if toml_path.is_file() else ""
+    try:
+        written = write_report(ds, path, toml_text, frontier)
+    except OSError as exc:
+        fail(f"{path}: cannot write the report: {exc.strerror or exc}")
+    click.echo(f"report written to {written}")
 
 
 @cli.command()

@@ -61,6 +61,10 @@ def tail_table(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     return np.array([var_es(s, q) for q in quantiles]).T
 
 
+# Probability levels of the loss curves (for plots): dense in the tail.
+CURVE_LEVELS = np.concatenate([np.linspace(0.0, 0.9, 46)[:-1], 1.0 - np.logspace(-1, -4, 61)])
+
+
 def _probability(flags: np.ndarray) -> tuple[float, float]:
     p = float(flags.mean())
     return p, math.sqrt(p * (1.0 - p) / flags.size)
@@ -95,6 +99,12 @@ def build_dataset(out, plan, scenario: Scenario, seed: int, method: str) -> xr.D
     for row, suffix in enumerate(("quantile", "quantile_se", "es", "es_se")):
         data[f"loss_{suffix}"] = (("party", "quantile"), party_tail[:, row, :])
 
+    levels = CURVE_LEVELS[CURVE_LEVELS * n >= 1.0] if n > 1 else CURVE_LEVELS[:1]
+    curve_x = np.column_stack([out.party_loss, out.gross_loss])
+    curves = np.quantile(curve_x, levels, axis=0, method="inverted_cdf").T
+    data["loss_curve"] = (("party", "level"), curves[:-1])
+    data["gross_loss_curve"] = (("level",), curves[-1])
+
     p, se = _probability(out.exhausted)
     data["pool_exhaustion_prob"], data["pool_exhaustion_prob_se"] = ((), p), ((), se)
     p, se = _probability(out.stop_month >= 0)
@@ -103,6 +113,10 @@ def build_dataset(out, plan, scenario: Scenario, seed: int, method: str) -> xr.D
     data["pool_balance_quantile"] = (
         ("period", "quantile"),
         np.quantile(out.pool_balance, quantiles, axis=0, method="inverted_cdf").T,
+    )
+    data["pool_balance_low"] = (  # the bad side of the pool: balance at the (1 - q) quantile
+        ("period", "quantile"),
+        np.quantile(out.pool_balance, 1.0 - quantiles, axis=0, method="inverted_cdf").T,
     )
     add_mean("guarantor_capital", out.guarantor_capital, ("period",))
     add_mean("credit_supplied", out.credit)
@@ -115,7 +129,7 @@ def build_dataset(out, plan, scenario: Scenario, seed: int, method: str) -> xr.D
 
     ds = xr.Dataset(
         data,
-        coords={"party": list(PARTIES), "quantile": quantiles, "period": periods},
+        coords={"party": list(PARTIES), "quantile": quantiles, "period": periods, "level": levels},
         attrs={
             "seed": int(seed),
             "n_paths": int(n),
@@ -137,4 +151,6 @@ def build_dataset(out, plan, scenario: Scenario, seed: int, method: str) -> xr.D
             ds[name].attrs["units"] = "defaults per period"
         else:
             ds[name].attrs["units"] = "probability"
+    for name in ("loss_curve", "gross_loss_curve"):
+        ds[name].attrs["description"] = "loss quantile at each probability level (for plots)"
     return ds

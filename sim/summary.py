@@ -39,35 +39,50 @@ def headline(ds: xr.Dataset, q: float = 0.99) -> dict[str, float]:
     return out
 
 
-def format_table(ds: xr.Dataset, q: float = 0.99) -> str:
-    """Per party: expected loss, VaR and ES at q with standard errors, share of total."""
+Estimate = tuple[float, float]  # value, standard error
+
+
+def party_rows(ds: xr.Dataset, q: float = 0.99) -> tuple[float, list[tuple[str, Estimate, Estimate, Estimate, float]]]:
+    """The VaR/ES level used and, per party that bears anything then in total:
+    (label, E[loss], VaR_q, ES_q, share of the expected total)."""
     q = float(ds["quantile"].sel(quantile=q, method="nearest"))
     total = float(ds.gross_loss_mean)
+
+    def row(label: str, prefix: str, share: float, **sel) -> tuple:
+        at_q = dict(sel, quantile=q)
+        return (label,
+                (_pick(ds, f"{prefix}_mean", **sel), _pick(ds, f"{prefix}_se", **sel)),
+                (_pick(ds, f"{prefix}_quantile", **at_q), _pick(ds, f"{prefix}_quantile_se", **at_q)),
+                (_pick(ds, f"{prefix}_es", **at_q), _pick(ds, f"{prefix}_es_se", **at_q)),
+                share)
+
+    rows = []
+    for party in map(str, ds.party.values):
+        mean = _pick(ds, "loss_mean", party=party)
+        if mean == 0 and float(ds.loss_quantile.sel(party=party).max()) == 0:
+            continue
+        rows.append(row(party, "loss", mean / total if total else 0.0, party=party))
+    rows.append(row("total", "gross_loss", 1.0 if total else 0.0))
+    return q, rows
+
+
+def wan(estimate: Estimate) -> str:
+    """`value ± se` in 万元."""
+    return f"{estimate[0] / WAN:,.1f} ± {estimate[1] / WAN:,.1f}"
+
+
+def format_table(ds: xr.Dataset, q: float = 0.99) -> str:
+    """Per party: expected loss, VaR and ES at q with standard errors, share of total."""
+    q, rows = party_rows(ds, q)
     head = f"{'party':<12}{'E[loss]':>18}{f'VaR {q:.1%}':>18}{f'ES {q:.1%}':>18}{'share':>8}"
     lines = [f"{ds.attrs.get('scenario_name', '')}: {ds.attrs['n_paths']:,} paths, seed "
              f"{ds.attrs['seed']}, {ds.attrs['n_loans']:,} loans, "
              f"{ds.attrs['portfolio_amount'] / 1e8:.2f} 亿元 lent. Money in 万元 (10 000 yuan), ± 1 s.e.",
              head, "-" * len(head)]
-
-    def cell(v: float, se: float) -> str:
-        return f"{v / WAN:,.1f} ± {se / WAN:,.1f}"
-
-    def row(label: str, prefix: str, share: float, **sel) -> str:
-        at_q = dict(sel, quantile=q)
-        return (
-            f"{label:<12}{cell(_pick(ds, f'{prefix}_mean', **sel), _pick(ds, f'{prefix}_se', **sel)):>18}"
-            f"{cell(_pick(ds, f'{prefix}_quantile', **at_q), _pick(ds, f'{prefix}_quantile_se', **at_q)):>18}"
-            f"{cell(_pick(ds, f'{prefix}_es', **at_q), _pick(ds, f'{prefix}_es_se', **at_q)):>18}"
-            f"{share:>8.1%}"
-        )
-
-    for party in map(str, ds.party.values):
-        mean = _pick(ds, "loss_mean", party=party)
-        if mean == 0 and float(ds.loss_quantile.sel(party=party).max()) == 0:
-            continue
-        lines.append(row(party, "loss", mean / total if total else 0.0, party=party))
-    lines.append("-" * len(head))
-    lines.append(row("total", "gross_loss", 1.0 if total else 0.0))
+    for label, mean, var, es, share in rows:
+        if label == "total":
+            lines.append("-" * len(head))
+        lines.append(f"{label:<12}{wan(mean):>18}{wan(var):>18}{wan(es):>18}{share:>8.1%}")
     pe, pe_se = float(ds.pool_exhaustion_prob), float(ds.pool_exhaustion_prob_se)
     sr, sr_se = float(ds.stop_rule_prob), float(ds.stop_rule_prob_se)
     lines += [

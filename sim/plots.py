@@ -1,0 +1,104 @@
+"""PNG plots of a run, a sweep or an optimizer frontier (matplotlib, no display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+WAN = 1e4
+COLORS = {"bank": "#1f77b4", "pool": "#2ca02c", "guarantor": "#d62728", "insurer": "#9467bd",
+          "appraiser": "#8c564b", "reguarantor": "#e377c2", "government": "#7f7f7f", "total": "#000000"}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def loss_curves(ds: xr.Dataset, path: Path) -> Path:
+    """Exceedance curves P(loss > x) per party and in total, log scale."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    exceed = 1.0 - ds["level"].values
+    keep = exceed > 0
+    for party in map(str, ds.party.values):
+        curve = ds.loss_curve.sel(party=party).values
+        if curve.max() > 0:
+            ax.step(curve[keep] / WAN, exceed[keep], where="post", label=party, color=COLORS[party])
+    ax.step(ds.gross_loss_curve.values[keep] / WAN, exceed[keep], where="post", label="total",
+            color=COLORS["total"], linestyle="--")
+    ax.set_yscale("log")
+    ax.set_xlabel("loss over the horizon and run-off (10 000 yuan)")
+    ax.set_ylabel("probability of a larger loss")
+    ax.set_title(f"Loss distribution by party ({ds.attrs['n_paths']:,} paths)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def pool_fan(ds: xr.Dataset, path: Path) -> Path:
+    """Pool balance over time: mean and quantile bands across paths."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    months = ds.period.values
+    high, low = ds.pool_balance_quantile / WAN, ds.pool_balance_low / WAN
+    levels = [q for q in ds["quantile"].values if q > 0.5]
+    for i, q in enumerate(reversed(levels)):  # widest first, inner bands overlay darker
+        ax.fill_between(months, low.sel(quantile=q), high.sel(quantile=q), alpha=0.12 + 0.08 * i,
+                        color=COLORS["pool"], label=f"{1 - q:.1%}–{q:.1%} of paths")
+    ax.plot(months, ds.pool_balance_mean / WAN, color="black", label="mean")
+    if 0.5 in ds["quantile"].values:
+        ax.plot(months, high.sel(quantile=0.5), color=COLORS["pool"], linestyle="--", label="median")
+    ax.set_xlabel("month")
+    ax.set_ylabel("pool balance (10 000 yuan)")
+    ax.set_title("Risk-compensation pool balance across paths")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def exhaustion_vs_pool(ds: xr.Dataset, path: Path) -> Path | None:
+    """For a sweep over the pool size: exhaustion probability (± 2 s.e.) per other point."""
+    if "pool_size" not in ds.dims:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    others = [d for d in ds.pool_exhaustion_prob.dims if d != "pool_size"]
+    stacked = ds[["pool_exhaustion_prob", "pool_exhaustion_prob_se"]]
+    if others:
+        stacked = stacked.stack(other=others)
+        labels = [", ".join(map(str, v if isinstance(v, tuple) else (v,))) for v in stacked.other.values]
+        series = [(label, stacked.isel(other=i)) for i, label in enumerate(labels)]
+    else:
+        series = [("", stacked)]
+    size = ds.pool_size.values / WAN
+    for label, s in series:
+        ax.errorbar(size, s.pool_exhaustion_prob, yerr=2 * s.pool_exhaustion_prob_se, marker="o",
+                    capsize=3, label=label or None)
+    ax.set_xlabel("pool size (10 000 yuan)")
+    ax.set_ylabel("P(pool exhausted)")
+    ax.set_title("Pool exhaustion probability vs pool size (± 2 s.e.)")
+    ax.grid(True, alpha=0.3)
+    if others:
+        ax.legend(title=", ".join(others), fontsize=8)
+    return _save(fig, path)
+
+
+def frontier(fr: xr.Dataset, path: Path) -> Path:
+    """Credit supply against the fiscal budget, from the optimizer."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ok = np.asarray(fr.status.values == "optimal")
+    budget = fr.budget.values / WAN
+    ax.plot(budget[ok], fr.credit_supplied.values[ok] / WAN, marker="o", label="credit supplied")
+    ax.plot(budget[ok], fr.pool_size.values[ok] / WAN, marker="s", label="pool size")
+    ax.set_xlabel("fiscal budget (10 000 yuan)")
+    ax.set_ylabel("万元")
+    ax.set_title("Optimizer frontier: credit supply vs budget")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, path)

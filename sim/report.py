@@ -1,0 +1,113 @@
+"""A run's human summary: PNG plots, summary.csv and one self-contained
+report.html (plots embedded) that a policy designer can mail."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+from pathlib import Path
+
+import xarray as xr
+
+from sim import plots
+from sim.summary import WAN, headline, party_rows, wan
+
+TABLE_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%}
+pre{background:#f8f8f8;padding:1em;overflow-x:auto;font-size:12px}.note{color:#666;font-size:90%}
+"""
+
+
+def write_summary_csv(ds: xr.Dataset, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["figure", "value"])
+        for name, value in headline(ds).items():
+            writer.writerow([name, f"{value:.10g}"])
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _party_table(ds: xr.Dataset) -> str:
+    q, rows = party_rows(ds)
+    cells = []
+    for label, mean, var, es, share in rows:
+        tag = "th" if label == "total" else "td"
+        cells.append(f"<tr><{tag}>{label}</{tag}>" + "".join(
+            f"<{tag}>{v}</{tag}>" for v in (wan(mean), wan(var), wan(es), f"{share:.1%}")) + "</tr>")
+    return (f"<table><tr><th>party</th><th>expected loss</th><th>VaR {q:.1%}</th><th>ES {q:.1%}</th>"
+            f"<th>share</th></tr>{''.join(cells)}</table>")
+
+
+def _figures_table(ds: xr.Dataset) -> str:
+    def pct(name: str) -> str:
+        return f"{float(ds[name]):.4%} ± {float(ds[name + '_se']):.4%}"
+
+    def money(name: str) -> str:
+        return f"{wan((float(ds[name + '_mean']), float(ds[name + '_se'])))} 万元"
+
+    rows = [("pool exhaustion probability", pct("pool_exhaustion_prob")),
+            ("stop rule triggered", pct("stop_rule_prob")),
+            ("default rate (share of loans)", f"{float(ds.default_rate_mean):.3%} ± {float(ds.default_rate_se):.3%}"),
+            ("credit supplied", money("credit_supplied")), ("fiscal cost", money("fiscal_cost")),
+            ("interest subsidy", money("subsidy")), ("guarantee compensation", money("guarantee_compensation")),
+            ("bank rewards", money("bank_reward")), ("bank net income", money("bank_net_income"))]
+    return "<table>" + "".join(f"<tr><td>{a}</td><td>{b}</td></tr>" for a, b in rows) + "</table>"
+
+
+def _sweep_table(ds: xr.Dataset) -> str:
+    dims = [d for d in ds.pool_exhaustion_prob.dims]
+    flat = ds[["pool_exhaustion_prob", "pool_exhaustion_prob_se", "gross_loss_mean", "fiscal_cost_mean"]]
+    flat = flat.stack(point=dims)
+    head = "".join(f"<th>{html.escape(d)}</th>" for d in dims)
+    rows = []
+    for i in range(flat.sizes["point"]):
+        pt = flat.isel(point=i)
+        values = pt.point.values.item()
+        values = values if isinstance(values, tuple) else (values,)
+        bank = float(ds.loss_mean.sel(party="bank").stack(point=dims).isel(point=i))
+        rows.append(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values)
+            + f"<td>{float(pt.pool_exhaustion_prob):.3%} ± {float(pt.pool_exhaustion_prob_se):.3%}</td>"
+            + f"<td>{float(pt.gross_loss_mean) / WAN:,.1f}</td><td>{bank / WAN:,.1f}</td>"
+            + f"<td>{float(pt.fiscal_cost_mean) / WAN:,.1f}</td></tr>"
+        )
+    return (f"<table><tr>{head}<th>P(pool exhausted)</th><th>E[total loss] 万元</th>"
+            f"<th>E[bank loss] 万元</th><th>E[fiscal cost] 万元</th></tr>{''.join(rows)}</table>")
+
+
+def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
+                 frontier: xr.Dataset | None = None) -> Path:
+    """Write the PNG plots, summary.csv (runs) and report.html into `folder`."""
+    folder = Path(folder)
+    is_sweep = "sweep_keys" in ds.attrs
+    sections = [f"<h1>riskpool report: {html.escape(str(ds.attrs.get('scenario_name', '')))}</h1>",
+                f"<p class='note'>{ds.attrs.get('n_paths', 0):,} paths · seed {ds.attrs.get('seed')} · "
+                f"scenario sha256 {str(ds.attrs.get('scenario_sha256', ''))[:12]} · riskpool "
+                f"{ds.attrs.get('riskpool_version', '')} · money in 万元 (10 000 yuan), ± 1 standard error</p>"]
+    if is_sweep:
+        sections += ["<h2>Sweep</h2>", f"<p>Swept keys: {html.escape(', '.join(ds.attrs['sweep_keys']))}; "
+                     "every point uses the same random numbers.</p>", _sweep_table(ds)]
+        png = plots.exhaustion_vs_pool(ds, folder / "exhaustion_vs_pool.png")
+        if png is not None:
+            sections += ["<h2>Exhaustion probability vs pool size</h2>", _img(png)]
+    else:
+        write_summary_csv(ds, folder / "summary.csv")
+        sections += ["<h2>Headline per party</h2>", _party_table(ds), _figures_table(ds),
+                     "<h2>Loss distributions</h2>", _img(plots.loss_curves(ds, folder / "loss_curves.png")),
+                     "<h2>Pool balance over time</h2>", _img(plots.pool_fan(ds, folder / "pool_balance.png"))]
+    if frontier is not None:
+        sections += ["<h2>Optimizer frontier</h2>", _img(plots.frontier(frontier, folder / "frontier.png"))]
+    if scenario_toml:
+        sections += ["<h2>Inputs (the resolved scenario, as run)</h2>", f"<pre>{html.escape(scenario_toml)}</pre>"]
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>riskpool report</title>"
+            f"<style>{TABLE_STYLE}</style></head><body>{''.join(sections)}</body></html>")
+    path = folder / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
