@@ -1,0 +1,118 @@
+"""Loss scenarios by segment for the optimizer: per path, the gross loss of
+each segment (stage x score band x product) per yuan lent, and from it each
+party's loss per yuan under each sharing option.
+
+The optimizer needs losses that are linear in the credit it allocates, so
+these are computed with unlimited money (no pool balance, capital, caps or
+stop rule): the LP itself sizes the pool against the tail. Options differ
+only in the shares, so one set of default paths serves all of them (common
+random numbers); with moral hazard the PDs depend on the public cover, and
+each distinct bank share is simulated with the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from models.portfolio import Portfolio
+from models.scenario import STAGES, Scenario, Shares
+from sim.engine import CHUNK, run_key
+from sim.kernels import draw_factors, recovery_fraction, sample_defaults_dense, sample_defaults_sparse
+from sim.plan import GOVERNMENT, GUARANTOR, balance_months, compile_plan, exposure_at_default
+
+
+@dataclass(frozen=True)
+class SegmentLosses:
+    """Per-yuan losses by scenario path, segment and option (yuan per yuan lent)."""
+
+    segments: tuple[str, ...]
+    options: tuple[str, ...]
+    party_loss: np.ndarray        # (paths, segments, options, parties)
+    other_fiscal_cost: np.ndarray  # (paths, segments, options)
+    amount: np.ndarray            # (segments,) yuan lent now in each segment
+    bank_margin: np.ndarray       # (segments,) bank margin per yuan over the loans' lives
+    shares: np.ndarray            # (options, parties)
+
+
+def segment_index(portfolio: Portfolio, score_bands: list[float]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Segment of each loan and the labels of the non-empty segments."""
+    bands = np.asarray(score_bands, dtype=float)
+    band = np.clip(np.searchsorted(bands, portfolio.score, side="right") - 1, 0, bands.size - 2)
+    raw = (portfolio.stage.astype(np.int64) * (bands.size - 1) + band) * len(portfolio.product_names) \
+        + portfolio.product
+    codes, index = np.unique(raw, return_inverse=True)
+    labels = []
+    for code in codes:
+        rest, product = divmod(int(code), len(portfolio.product_names))
+        stage, b = divmod(rest, bands.size - 1)
+        labels.append(f"{STAGES[stage]}|{bands[b]:g}-{bands[b + 1]:g}|{portfolio.product_names[product]}")
+    return index.astype(np.int64), tuple(labels)
+
+
+@njit(parallel=True, cache=True)
+def _segment_gross(plan, key, segment, n_segments, n_paths):
+    """Gross loss (yuan) per path and segment."""
+    out = np.zeros((n_paths, n_segments))
+    n_loans = plan.amount.size
+    for c in prange((n_paths + CHUNK - 1) // CHUNK):
+        sector_factor = np.zeros(max(plan.n_sectors, 1))
+        def_loan = np.zeros(n_loans, np.int64)
+        def_month = np.zeros(n_loans, np.int64)
+        for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
+            z, sqrt_w = draw_factors(plan, key, p, sector_factor)
+            if plan.sparse:
+                n = sample_defaults_sparse(plan, key, p, z, sector_factor, sqrt_w, def_loan, def_month)
+            else:
+                n = sample_defaults_dense(plan, key, p, z, sector_factor, sqrt_w, def_loan, def_month)
+            for k in range(n):
+                i = def_loan[k]
+                ead = exposure_at_default(def_month[k] - plan.start[i], plan.term[i],
+                                          plan.amortizing[plan.product[i]], plan.amount[i])
+                out[p, segment[i]] += ead * (1.0 - recovery_fraction(plan, key, p, i, z))
+    return out
+
+
+def _with_shares(scenario: Scenario, shares: Shares) -> Scenario:
+    contract = scenario.contract.model_copy(update={"shares": {p: shares for p in scenario.products}})
+    return scenario.model_copy(update={"contract": contract})
+
+
+def segment_losses(
+    scenario: Scenario,
+    portfolio: Portfolio,
+    options: dict[str, Shares],
+    score_bands: list[float],
+    n_paths: int,
+    seed: int,
+) -> SegmentLosses:
+    """Simulate `n_paths` scenarios and express every party's loss per yuan lent."""
+    segment, labels = segment_index(portfolio, score_bands)
+    n_seg = len(labels)
+    key = run_key(seed)
+    shares = np.array([s.as_tuple() for s in options.values()])
+    gross_by_bank_share: dict[float, np.ndarray] = {}
+    plan = None
+    for s in options.values():
+        if s.bank not in gross_by_bank_share:
+            plan = compile_plan(_with_shares(scenario, s), portfolio)
+            gross_by_bank_share[s.bank] = _segment_gross(plan, key, segment, n_seg, n_paths)
+    amount = np.bincount(segment, weights=portfolio.amount, minlength=n_seg)
+    margin = np.bincount(segment, weights=plan.margin_full, minlength=n_seg) / amount
+
+    per_yuan = np.stack([gross_by_bank_share[s.bank] for s in options.values()], axis=2) / amount[None, :, None]
+    party_loss = per_yuan[..., None] * shares[None, None, :, :]
+    pol = scenario.policy
+    term = plan.term.astype(float)
+    balance_months_per_yuan = balance_months(term, term, plan.amortizing[plan.product], 1.0)
+    # full-term subsidy (an upper bound: defaults stop interest, the per-firm cap is ignored)
+    subsidy = np.minimum(pol.interest_subsidy_share * plan.rate * balance_months_per_yuan / 12.0,
+                         pol.interest_subsidy_cap_principal) * portfolio.amount
+    subsidy_per_yuan = np.bincount(segment, weights=subsidy, minlength=n_seg) / amount
+    reward_per_yuan = pol.bank_reward_amount / pol.bank_reward_step
+    other = (party_loss[..., GOVERNMENT]
+             + pol.guarantee_compensation_rate * party_loss[..., GUARANTOR]
+             + (subsidy_per_yuan + reward_per_yuan)[None, :, None])
+    return SegmentLosses(labels, tuple(options), party_loss, other, amount, margin, shares)
