@@ -304,6 +304,26 @@ class Simulation(_Model):
         return self
 
 
+class Optimize(_Model):
+    """Settings of `riskpool optimize`: segments, sharing menu and the LP's limits."""
+
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.99
+    score_bands: Annotated[list[Score], Field(min_length=2)] = [0.0, 500.0, 600.0, 700.0, 1000.0]
+    demand_multiplier: Annotated[float, Field(ge=0)] = 1.5
+    min_credit_share: Probability = 0.0
+    pool_leverage: Annotated[float, Field(gt=0)] = INF
+    n_scenarios: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
+    frontier_points: Annotated[int, Field(ge=0, le=100)] = 9
+    options: dict[str, Shares] = {}
+
+    @model_validator(mode="after")
+    def _bands_increase(self) -> Optimize:
+        b = self.score_bands
+        if any(hi <= lo for lo, hi in zip(b, b[1:])) or b[0] != 0 or b[-1] != 1000:
+            raise ValueError(f"score_bands must increase strictly from 0 to 1000 (got {b})")
+        return self
+
+
 class Sweep(_Model):
     """Keys to sweep (dotted paths, or `sharing`) and the named sharing options."""
 
@@ -324,6 +344,7 @@ class Scenario(_Model):
     policy: Policy = Policy()
     simulation: Simulation = Simulation()
     sweep: Sweep | None = None
+    optimize: Optimize = Optimize()
     _source: str = PrivateAttr(default="<scenario>")
 
     @property

@@ -97,7 +97,7 @@ def frontier(fr: xr.Dataset, path: Path) -> Path:
     ax.plot(budget[ok], fr.credit_supplied.values[ok] / WAN, marker="o", label="credit supplied")
     ax.plot(budget[ok], fr.pool_size.values[ok] / WAN, marker="s", label="pool size")
     ax.set_xlabel("fiscal budget (10 000 yuan)")
-    ax.set_ylabel("万元")
+    ax.set_ylabel("10 000 yuan")
     ax.set_title("Optimizer frontier: credit supply vs budget")
     ax.grid(True, alpha=0.3)
     ax.legend()

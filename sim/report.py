@@ -82,16 +82,40 @@ def _sweep_table(ds: xr.Dataset) -> str:
             f"<th>E[bank loss] 万元</th><th>E[fiscal cost] 万元</th></tr>{''.join(rows)}</table>")
 
 
+def _plan_table(plan: xr.Dataset) -> str:
+    a = plan.attrs
+    head = (f"<p>Status {html.escape(str(a['status']))}: credit supplied {a['credit_supplied'] / WAN:,.1f} 万元 "
+            f"with a pool of {a['pool_size'] / WAN:,.1f} 万元 under sharing option "
+            f"<b>{html.escape(str(a['chosen_option']))}</b>; budget {a['budget'] / WAN:,.1f} 万元, "
+            f"CVaR level {a['alpha']:g}, {a['n_scenarios']:,} scenarios.</p>")
+    rows = "".join(
+        f"<tr><td>{html.escape(str(seg))}</td><td>{float(plan.credit.sel(segment=seg).sum()) / WAN:,.1f}</td>"
+        f"<td>{float(plan.demand.sel(segment=seg)) / WAN:,.1f}</td></tr>" for seg in plan.segment.values)
+    checks = "".join(
+        f"<tr><td>{name}</td><td>{a[f'out_of_sample_{name}'] / WAN:,.1f} ± "
+        f"{a[f'out_of_sample_{name}_se'] / WAN:,.1f}</td><td>{'holds' if a[f'out_of_sample_{name}_holds'] else 'VIOLATED'}</td></tr>"
+        for name in ("pool_cvar", "guarantor_cvar", "budget") if f"out_of_sample_{name}" in a)
+    return (head + f"<table><tr><th>segment</th><th>credit 万元</th><th>demand 万元</th></tr>{rows}</table>"
+            f"<h3>Out-of-sample check (fresh seed)</h3><table><tr><th>constraint</th><th>estimate 万元</th>"
+            f"<th></th></tr>{checks}</table>")
+
+
 def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
                  frontier: xr.Dataset | None = None) -> Path:
     """Write the PNG plots, summary.csv (runs) and report.html into `folder`."""
     folder = Path(folder)
     is_sweep = "sweep_keys" in ds.attrs
-    sections = [f"<h1>riskpool report: {html.escape(str(ds.attrs.get('scenario_name', '')))}</h1>",
-                f"<p class='note'>{ds.attrs.get('n_paths', 0):,} paths · seed {ds.attrs.get('seed')} · "
-                f"scenario sha256 {str(ds.attrs.get('scenario_sha256', ''))[:12]} · riskpool "
-                f"{ds.attrs.get('riskpool_version', '')} · money in 万元 (10 000 yuan), ± 1 standard error</p>"]
-    if is_sweep:
+    sections = [f"<h1>riskpool report: {html.escape(str(ds.attrs.get('scenario_name', '')))}</h1>"]
+    if "chosen_option" in ds.attrs:
+        sections += ["<h2>Optimal plan</h2>", _plan_table(ds)]
+    elif is_sweep or "n_paths" in ds.attrs:
+        sections.append(
+            f"<p class='note'>{ds.attrs.get('n_paths', 0):,} paths · seed {ds.attrs.get('seed')} · "
+            f"scenario sha256 {str(ds.attrs.get('scenario_sha256', ''))[:12]} · riskpool "
+            f"{ds.attrs.get('riskpool_version', '')} · money in 万元 (10 000 yuan), ± 1 standard error</p>")
+    if "chosen_option" in ds.attrs:
+        pass  # the plan's own section is above; only the frontier follows
+    elif is_sweep:
         sections += ["<h2>Sweep</h2>", f"<p>Swept keys: {html.escape(', '.join(ds.attrs['sweep_keys']))}; "
                      "every point uses the same random numbers.</p>", _sweep_table(ds)]
         png = plots.exhaustion_vs_pool(ds, folder / "exhaustion_vs_pool.png")

@@ -21,7 +21,7 @@ from models.portfolio import Portfolio
 from models.scenario import STAGES, Scenario, Shares
 from sim.engine import CHUNK, run_key
 from sim.kernels import draw_factors, recovery_fraction, sample_defaults_dense, sample_defaults_sparse
-from sim.plan import GOVERNMENT, GUARANTOR, balance_months, compile_plan, exposure_at_default
+from sim.plan import GOVERNMENT, GUARANTOR, REGUARANTOR, balance_months, compile_plan, exposure_at_default
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class SegmentLosses:
     party_loss: np.ndarray        # (paths, segments, options, parties)
     other_fiscal_cost: np.ndarray  # (paths, segments, options)
     amount: np.ndarray            # (segments,) yuan lent now in each segment
+    loans: np.ndarray             # (segments,) number of loans now in each segment
     bank_margin: np.ndarray       # (segments,) bank margin per yuan over the loans' lives
     shares: np.ndarray            # (options, parties)
 
@@ -112,7 +113,8 @@ def segment_losses(
                          pol.interest_subsidy_cap_principal) * portfolio.amount
     subsidy_per_yuan = np.bincount(segment, weights=subsidy, minlength=n_seg) / amount
     reward_per_yuan = pol.bank_reward_amount / pol.bank_reward_step
-    other = (party_loss[..., GOVERNMENT]
+    other = (party_loss[..., GOVERNMENT] + party_loss[..., REGUARANTOR]
              + pol.guarantee_compensation_rate * party_loss[..., GUARANTOR]
              + (subsidy_per_yuan + reward_per_yuan)[None, :, None])
-    return SegmentLosses(labels, tuple(options), party_loss, other, amount, margin, shares)
+    loans = np.bincount(segment, minlength=n_seg).astype(float)
+    return SegmentLosses(labels, tuple(options), party_loss, other, amount, loans, margin, shares)

@@ -21,6 +21,8 @@ Rules (months are calendar months; a default in month tau):
   defaults, credit and income are dropped.
 Events after the horizon (claims, recoveries) are still settled: losses are
 ultimate, while balances are reported per period within the horizon.
+Fiscal cost = net losses of the pool, the government and the (state)
+re-guarantor + interest subsidies + guarantee compensation + bank rewards.
 """
 
 from __future__ import annotations
@@ -225,6 +227,7 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
     out.subsidy[p] = subsidy
     out.compensation[p] = compensation
     out.reward[p] = reward
-    out.fiscal_cost[p] = loss[POOL] + loss[GOVERNMENT] + subsidy + compensation + reward
+    # the provincial re-guarantor is a state fund: its losses are fiscal too
+    out.fiscal_cost[p] = loss[POOL] + loss[GOVERNMENT] + loss[REGUARANTOR] + subsidy + compensation + reward
     out.bank_income[p] = plan.margin_cum[limit] - lost_margin - loss[BANK] + reward
     return n_defaults
