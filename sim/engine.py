@@ -16,8 +16,8 @@ from numba import njit, prange
 
 from models.portfolio import Portfolio
 from models.scenario import PARTIES, Scenario
-from sim.kernels import draw_factors, recovery_fraction, sample_defaults_dense, sample_defaults_sparse
-from sim.plan import Plan, build_portfolio, compile_plan, exposure_at_default
+from sim.kernels import fill_exposures, sample_path_losses
+from sim.plan import Plan, build_portfolio, compile_plan
 from sim.results import build_dataset
 from sim.waterfall import N_EVENT_TYPES, settle_path
 
@@ -55,16 +55,7 @@ def slice_outputs(out: PathOutputs, lo: int, hi: int) -> PathOutputs:
 @njit(cache=True)
 def _simulate_path(plan, key, path, p, sector_factor, def_loan, def_month, ead, rec, paid, keys,
                    year_guarantor, loan_default_month, firm_subsidy, out):
-    z, sqrt_w = draw_factors(plan, key, path, sector_factor)
-    if plan.sparse:
-        n = sample_defaults_sparse(plan, key, path, z, sector_factor, sqrt_w, def_loan, def_month)
-    else:
-        n = sample_defaults_dense(plan, key, path, z, sector_factor, sqrt_w, def_loan, def_month)
-    for k in range(n):
-        i = def_loan[k]
-        ead[k] = exposure_at_default(def_month[k] - plan.start[i], plan.term[i],
-                                     plan.amortizing[plan.product[i]], plan.amount[i])
-        rec[k] = recovery_fraction(plan, key, path, i, z)
+    n, z = sample_path_losses(plan, key, path, sector_factor, def_loan, def_month, ead, rec)
     out.systematic[p] = z
     settle_path(plan, p, n, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
                 loan_default_month, firm_subsidy, out)
@@ -74,10 +65,7 @@ def _simulate_path(plan, key, path, p, sector_factor, def_loan, def_month, ead, 
 def _settle_given(plan, loans, months, recoveries, out):
     n = loans.size
     ead = np.zeros(max(n, 1))
-    for k in range(n):
-        i = loans[k]
-        ead[k] = exposure_at_default(months[k] - plan.start[i], plan.term[i],
-                                     plan.amortizing[plan.product[i]], plan.amount[i])
+    fill_exposures(plan, n, loans, months, ead)
     settle_path(plan, 0, n, loans, months, ead, recoveries, np.zeros((max(n, 1), out.party_loss.shape[1])),
                 np.zeros(max(n, 1) * N_EVENT_TYPES, np.int64), np.zeros(plan.n_event_years),
                 np.full(plan.amount.size, -1, np.int64), np.zeros(max(plan.n_firms, 1)), out)

@@ -24,6 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
+from sim.plan import exposure_at_default
 from sim.rng import (
     STREAM_ACCEPT,
     STREAM_DENSE,
@@ -151,3 +152,27 @@ def recovery_fraction(plan, key, path, i, z):
     x = gamma_draw(key, path, STREAM_RECOVERY, 2 * i, mean * total)
     y = gamma_draw(key, path, STREAM_RECOVERY, 2 * i + 1, (1.0 - mean) * total)
     return x / (x + y)
+
+
+@njit(cache=True)
+def fill_exposures(plan, n, def_loan, def_month, ead):
+    """Exposure at default (yuan) of the first n defaults."""
+    for k in range(n):
+        i = def_loan[k]
+        ead[k] = exposure_at_default(def_month[k] - plan.start[i], plan.term[i],
+                                     plan.amortizing[plan.product[i]], plan.amount[i])
+
+
+@njit(cache=True)
+def sample_path_losses(plan, key, path, sector_factor, def_loan, def_month, ead, rec):
+    """One path: factors, the defaults (loan, month), and each default's exposure
+    and recovery fraction. Returns (number of defaults, systematic factor z)."""
+    z, sqrt_w = draw_factors(plan, key, path, sector_factor)
+    if plan.sparse:
+        n = sample_defaults_sparse(plan, key, path, z, sector_factor, sqrt_w, def_loan, def_month)
+    else:
+        n = sample_defaults_dense(plan, key, path, z, sector_factor, sqrt_w, def_loan, def_month)
+    fill_exposures(plan, n, def_loan, def_month, ead)
+    for k in range(n):
+        rec[k] = recovery_fraction(plan, key, path, def_loan[k], z)
+    return n, z

@@ -20,8 +20,8 @@ from numba import njit, prange
 from models.portfolio import Portfolio
 from models.scenario import STAGES, Scenario, Shares
 from sim.engine import CHUNK, run_key
-from sim.kernels import draw_factors, recovery_fraction, sample_defaults_dense, sample_defaults_sparse
-from sim.plan import GOVERNMENT, GUARANTOR, REGUARANTOR, balance_months, compile_plan, exposure_at_default
+from sim.kernels import sample_path_losses
+from sim.plan import GOVERNMENT, GUARANTOR, REGUARANTOR, balance_months, compile_plan
 
 
 @dataclass(frozen=True)
@@ -62,17 +62,12 @@ def _segment_gross(plan, key, segment, n_segments, n_paths):
         sector_factor = np.zeros(max(plan.n_sectors, 1))
         def_loan = np.zeros(n_loans, np.int64)
         def_month = np.zeros(n_loans, np.int64)
+        ead = np.zeros(n_loans)
+        rec = np.zeros(n_loans)
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
-            z, sqrt_w = draw_factors(plan, key, p, sector_factor)
-            if plan.sparse:
-                n = sample_defaults_sparse(plan, key, p, z, sector_factor, sqrt_w, def_loan, def_month)
-            else:
-                n = sample_defaults_dense(plan, key, p, z, sector_factor, sqrt_w, def_loan, def_month)
+            n, _ = sample_path_losses(plan, key, p, sector_factor, def_loan, def_month, ead, rec)
             for k in range(n):
-                i = def_loan[k]
-                ead = exposure_at_default(def_month[k] - plan.start[i], plan.term[i],
-                                          plan.amortizing[plan.product[i]], plan.amount[i])
-                out[p, segment[i]] += ead * (1.0 - recovery_fraction(plan, key, p, i, z))
+                out[p, segment[def_loan[k]]] += ead[k] * (1.0 - rec[k])
     return out
 
 
