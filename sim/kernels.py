@@ -113,12 +113,13 @@ def sample_defaults_sparse(plan, key, path, z, sector_factor, sqrt_w, out_loan, 
         draw = 0
         base = bucket << 32
         while True:
-            # failures before the next candidate ~ Geometric(p_max); kept as a
-            # float because it can be astronomically large when p_max is tiny
-            skip = math.floor(math.log(uniform(key, path, STREAM_SKIP, base + draw)) / log_q)
-            if j + 1.0 + skip >= size:
+            # failures before the next candidate ~ Geometric(p_max) = floor(ratio);
+            # compared as a float first because with a tiny p_max it can exceed
+            # any integer (math.floor would overflow int64)
+            ratio = math.log(uniform(key, path, STREAM_SKIP, base + draw)) / log_q
+            if ratio >= size - j - 1:
                 break
-            j += 1 + int(skip)
+            j += 1 + int(ratio)
             i = plan.bucket_loans[lo + j]
             bound = (sqrt_w * plan.threshold[i] - common) / c
             p_i = ndtr(bound)
@@ -149,9 +150,13 @@ def recovery_fraction(plan, key, path, i, z):
         return mean
     var = min(sd * sd, 0.99 * mean * (1.0 - mean))
     total = mean * (1.0 - mean) / var - 1.0
-    x = gamma_draw(key, path, STREAM_RECOVERY, 2 * i, mean * total)
-    y = gamma_draw(key, path, STREAM_RECOVERY, 2 * i + 1, (1.0 - mean) * total)
-    return x / (x + y)
+    x = gamma_draw(key, path, STREAM_RECOVERY, 3 * i, mean * total)
+    y = gamma_draw(key, path, STREAM_RECOVERY, 3 * i + 1, (1.0 - mean) * total)
+    if x + y > 0.0:
+        return x / (x + y)
+    # Both shapes tiny (sd near its limit sqrt(mean (1 - mean))): the Beta is then
+    # all but a Bernoulli(mean), and both gamma draws underflowed to zero.
+    return 1.0 if uniform(key, path, STREAM_RECOVERY, (3 * i + 2) * 64) < mean else 0.0
 
 
 @njit(cache=True)

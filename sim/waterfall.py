@@ -94,10 +94,13 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
         i = def_loan[k]
         t = def_month[k]
         lag_rec = plan.recovery_lag[plan.product[i]]
+        share = plan.shares[plan.product[i]]
         for e in range(1, 6):
-            lag = plan.party_lag[EVENT_PARTY[e]]
+            party = EVENT_PARTY[e]
+            lag = plan.party_lag[party]
             keys[k * N_EVENT_TYPES + e] = ((t + lag) << _MONTH_SHIFT) | (e << _TYPE_SHIFT) | k
-            lag_rec = max(lag_rec, lag)
+            if share[party] > 0.0 and (party != GUARANTOR or plan.guaranteed[i]):
+                lag_rec = max(lag_rec, lag)  # wait only for parties that actually pay
         keys[k * N_EVENT_TYPES] = (t << _MONTH_SHIFT) | k
         keys[k * N_EVENT_TYPES + EV_RECOVERY] = ((t + lag_rec) << _MONTH_SHIFT) | (EV_RECOVERY << _TYPE_SHIFT) | k
         for q in range(paid.shape[1]):

@@ -182,3 +182,17 @@ def test_firm_cap_binds_across_loans():
     _, out = settle({"shares": {"loan": {"bank": 1.0}}}, [], term=12, horizon=12, n=2, policy=policy,
                     rate=0.05, firms=np.array([0, 0]))
     assert out.subsidy[0] == pytest.approx(40_000)  # 2 x 25k capped at 40k per firm
+
+
+def test_recovery_waits_only_for_parties_that_pay():
+    # the insurer has no share, so its 12-month lag must not hold back the pool's refill
+    contract = {"shares": {"loan": {"bank": 0.8, "pool": 0.2}}, "insurer": {"lag_months": 12},
+                "pool": {"size": 200_000, "claim_lag_months": 1}}
+    sc = make_scenario(contract=contract, products={"loan": {"recovery_lag_months": 1}},
+                       simulation={"horizon_months": 24, "period_months": 1})
+    plan = compile_plan(sc, equal_loans(2, 0.01, amount=M, term=24))
+    out = settle_given_defaults(plan, [0, 1], [1, 6], [0.5, 0.5])
+    # month 2: pool pays 200k, then loan 0's recovery returns 100k; month 7: pays 100k... of 200k
+    got = losses(out)
+    assert got["pool"] == pytest.approx(150_000, abs=1e-6)
+    assert got["bank"] == pytest.approx(850_000, abs=1e-6)
