@@ -193,6 +193,112 @@ def sweep(scenario: str, grid: tuple[str, ...], paths: int | None, seed: int | N
     click.echo(f"sweep of {n_points} points written to {target} (open {target / 'report.html'})")
 
 
+def plan_dataset(outcome, sc: Scenario, budget: float) -> "xr.Dataset":
+    """The chosen plan as a labelled Dataset (credit by segment and option, yuan)."""
+    import xarray as xr
+
+    r = outcome.result
+    ds = xr.Dataset(
+        {
+            "credit": (("segment", "option"), r.credit_by_option),
+            "demand": (("segment",), outcome.problem.demand),
+            "amount_today": (("segment",), outcome.losses.amount),
+        },
+        coords={"segment": list(r.segments), "option": list(r.options)},
+        attrs={"status": r.status, "credit_supplied": r.objective, "pool_size": r.pool_size,
+               "chosen_option": r.chosen_option, "pool_cvar": r.pool_cvar, "budget": budget,
+               "alpha": outcome.problem.alpha, "n_scenarios": int(outcome.losses.party_loss.shape[0]),
+               "scenario_name": sc.name, "money_unit": "yuan"},
+    )
+    for name, check in outcome.checks.items():
+        ds.attrs[f"out_of_sample_{name}"] = check.estimate
+        ds.attrs[f"out_of_sample_{name}_se"] = check.standard_error
+        ds.attrs[f"out_of_sample_{name}_holds"] = int(check.holds)
+    return ds
+
+
+def plan_json(outcome, budget: float) -> dict:
+    r = outcome.result
+    return {
+        "status": r.status, "budget": budget, "credit_supplied": r.objective, "pool_size": r.pool_size,
+        "chosen_option": r.chosen_option, "pool_cvar": r.pool_cvar, "credit": r.credit,
+        "binding": r.binding, "shadow_prices": r.shadow_prices, "method": r.method, "solver": r.solver,
+        "build_seconds": r.build_seconds, "solve_seconds": r.solve_seconds,
+        "out_of_sample": {k: {"estimate": c.estimate, "standard_error": c.standard_error,
+                              "limit": c.limit, "holds": c.holds} for k, c in outcome.checks.items()},
+    }
+
+
+def format_plan(outcome) -> str:
+    from sim.summary import WAN
+
+    r = outcome.result
+    lines = [f"status {r.status}: credit supplied {r.objective / WAN:,.1f} 万元, pool {r.pool_size / WAN:,.1f} 万元, "
+             f"sharing option {r.chosen_option!r} ({r.method}, {r.solver}; build {r.build_seconds:.2f} s, "
+             f"solve {r.solve_seconds:.2f} s)", "",
+             f"{'segment':<34}{'credit 万元':>14}{'demand 万元':>14}"]
+    for seg, demand in zip(r.segments, outcome.problem.demand):
+        lines.append(f"{seg:<34}{r.credit[seg] / WAN:>14,.1f}{demand / WAN:>14,.1f}")
+    lines += ["", "binding constraints (shadow price = extra credit per extra unit of the limit):"]
+    for name, bound in r.binding.items():
+        if bound:
+            lines.append(f"  {name:<40} {r.shadow_prices.get(name, float('nan')):,.4g}")
+    lines += ["", "out-of-sample check (fresh seed), ± 1 s.e.:"]
+    for name, c in outcome.checks.items():
+        lines.append(f"  {name:<16} {c.estimate / WAN:,.1f} ± {c.standard_error / WAN:,.1f} 万元 vs limit "
+                     f"{c.limit / WAN:,.1f}: {'holds' if c.holds else 'VIOLATED'}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--budget", type=click.FloatRange(min=0), required=True,
+              help="Fiscal budget B in yuan: pool size + expected other fiscal cost <= B.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="CVaR level (default optimize.alpha).")
+@click.option("--scenarios", "n_scenarios", type=click.IntRange(min=100),
+              help="Monte Carlo loss scenarios (default optimize.n_scenarios).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed; the out-of-sample check uses seed + 1.")
+@click.option("--method", type=click.Choice(["auto", "full", "cutting_plane"]), default="auto",
+              show_default=True, help="Full CVaR LP, or cutting planes (adds only violated scenario rows).")
+@click.option("--out", type=click.Path(file_okay=False), help="Results folder; must not exist.")
+@click.option("--quiet", is_flag=True, help="Print only where the results went.")
+@set_option
+def optimize(scenario: str, budget: float, alpha: float | None, n_scenarios: int | None, seed: int | None,
+             method: str, out: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+    """Choose the pool size, the sharing option and credit per segment that maximise
+    credit supplied within a fiscal budget and CVaR limits (PuLP + HiGHS)."""
+    from models.optimize import OptimizationError
+    from sim.allocation import optimize as run_optimize
+    from sim.io import OutputError, atomic_folder, write_json, write_netcdf
+    from sim.plan import build_portfolio
+    from sim.report import write_report
+
+    sc = load_or_fail(scenario, overrides)
+    target = results_folder(sc, out, "-optimize")
+    try:
+        outcome = run_optimize(sc, build_portfolio(sc), budget, alpha, n_scenarios, seed, method)
+    except (PortfolioError, ScenarioError, OptimizationError) as exc:
+        fail(str(exc))
+    except ValueError as exc:  # a menu the scenario cannot offer
+        fail(str(exc))
+    try:
+        with atomic_folder(target) as tmp:
+            write_json(tmp / "plan.json", plan_json(outcome, budget))
+            write_netcdf(plan_dataset(outcome, sc, budget), tmp / "plan.nc")
+            toml_text = to_toml(sc)
+            (tmp / "scenario.toml").write_text(toml_text, encoding="utf-8")
+            plan = plan_dataset(outcome, sc, budget)
+            if outcome.frontier is not None:
+                write_netcdf(outcome.frontier, tmp / "frontier.nc")
+            write_report(plan, tmp, toml_text, outcome.frontier)
+    except OutputError as exc:
+        fail(str(exc))
+    if not quiet:
+        click.echo(format_plan(outcome))
+    click.echo(f"plan written to {target}")
+
+
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 def report(folder: str) -> None:
@@ -201,7 +307,7 @@ def report(folder: str) -> None:
     from sim.report import write_report
 
     path = Path(folder)
-    nc = path / "results.nc"
+    nc = next((path / n for n in ("results.nc", "plan.nc") if (path / n).is_file()), path / "results.nc")
     if not nc.is_file():
         fail(f"{nc}: not found; FOLDER must be a results folder written by riskpool run/sweep/optimize")
     try:

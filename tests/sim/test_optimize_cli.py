@@ -1,0 +1,60 @@
+"""`riskpool optimize` end to end: the plan, its out-of-sample check, the
+frontier, and the clear refusal of an infeasible budget."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from models.optimize import empirical_cvar
+from models.scenario import load_scenario
+from sim.allocation import optimize
+from sim.cli import cli
+from sim.io import read_netcdf
+from sim.plan import build_portfolio
+
+SCENARIO = "scenarios/shijiazhuang_score_loan.toml"
+
+
+def test_optimize_writes_plan_frontier_and_report(tmp_path):
+    out = tmp_path / "opt"
+    result = CliRunner().invoke(cli, ["optimize", SCENARIO, "--budget", "40e6", "--scenarios", "300",
+                                      "--set", "optimize.frontier_points=3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "status optimal" in result.output and "out-of-sample check" in result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "frontier.nc", "frontier.png", "plan.json", "plan.nc", "report.html", "scenario.toml"]
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["status"] == "optimal"
+    assert set(plan["out_of_sample"]) == {"pool_cvar", "guarantor_cvar", "budget"}
+    ds = read_netcdf(out / "plan.nc")
+    credit = ds.credit.sum("option")
+    assert (credit <= ds.demand * (1 + 1e-9) + 1e-3).all()
+    assert abs(float(credit.sum()) - plan["credit_supplied"]) <= 1e-9 * plan["credit_supplied"]
+    frontier = read_netcdf(out / "frontier.nc")
+    supplied = frontier.credit_supplied.values
+    assert (np.diff(supplied) >= -1e-6 * supplied.max()).all()  # more budget never less credit
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Optimal plan" in page and "Optimizer frontier" in page
+
+
+def test_pool_is_the_cvar_of_the_plans_pool_claims():
+    sc = load_scenario(SCENARIO, ["optimize.options={}", "contract.shares.score_loan.bank=0.2",
+                                  "contract.shares.score_loan.pool=0.8", "contract.shares.score_loan.guarantor=0.0"])
+    outcome = optimize(sc, build_portfolio(sc), 40e6, n_scenarios=300, with_frontier=False)
+    r = outcome.result
+    claims = outcome.problem.pool_claims[:, :, 0] @ r.credit_by_option[:, 0]
+    assert r.pool_size > 0
+    assert abs(r.pool_size - empirical_cvar(claims, outcome.problem.alpha)) <= 1e-6 * r.pool_size
+
+
+def test_infeasible_budget_is_explained_with_exit_code_2(tmp_path):
+    out = tmp_path / "opt"
+    result = CliRunner().invoke(cli, ["optimize", SCENARIO, "--budget", "1e5", "--scenarios", "300",
+                                      "--set", "optimize.min_credit_share=1.0",
+                                      "--set", "optimize.frontier_points=0", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "budget" in result.output and "Traceback" not in result.output
+    assert not out.exists()
