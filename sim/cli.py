@@ -123,7 +123,9 @@ def write_results(target: Path, ds, sc: Scenario) -> None:
     try:
         with atomic_folder(target) as tmp:
             write_netcdf(ds, tmp / "results.nc")
-            if "sweep_keys" not in ds.attrs:
+            if ds.attrs.get("engine") == "des":
+                write_json(tmp / "summary.json", {k: float(v) for k, v in ds.data_vars.items() if v.ndim == 0})
+            elif "sweep_keys" not in ds.attrs:
                 write_json(tmp / "summary.json", headline(ds))
             toml_text = to_toml(sc)
             (tmp / "scenario.toml").write_text(toml_text, encoding="utf-8")
@@ -134,26 +136,44 @@ def write_results(target: Path, ds, sc: Scenario) -> None:
 
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--engine", type=click.Choice(["mc", "des"]), default="mc", show_default=True,
+              help="mc: the fast Monte Carlo engine; des: the SimPy operational twin (claims queue, delays).")
+@click.option("--reviewers", type=click.IntRange(min=1), help="des: claim reviewers (default: no queue).")
+@click.option("--review-days", type=click.FloatRange(min=0), default=0.0, help="des: review time per claim, days.")
+@click.option("--approval-days", type=click.FloatRange(min=0, max=30, max_open=True), default=0.0,
+              help="des: loan review and approval time, days.")
 @common_run_options
-def run(scenario: str, paths: int | None, seed: int | None, threads: int | None,
-        out: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+def run(scenario: str, engine: str, reviewers: int | None, review_days: float, approval_days: float,
+        paths: int | None, seed: int | None, threads: int | None, out: str | None, quiet: bool,
+        overrides: tuple[str, ...]) -> None:
     """Simulate a scenario, print the per-party table and write the results folder
-    (results.nc, summary.json/csv, scenario.toml, PNG plots, report.html)."""
-    from sim.engine import run as run_engine
-    from sim.summary import format_table
+    (results.nc, summary.json/csv, scenario.toml, PNG plots, report.html).
+
+    With --engine des, the SimPy twin runs the scheme month by month (use fewer
+    paths, e.g. --paths 2000) and reports reimbursement delays and claim queues."""
+    from sim.summary import format_operations, format_table
 
     sc = load_or_fail(scenario, overrides)
-    n_paths = paths or sc.simulation.n_paths
-    target = results_folder(sc, out)
+    n_paths = paths or (sc.simulation.n_paths if engine == "mc" else 2000)
+    target = results_folder(sc, out, "" if engine == "mc" else "-des")
     try:
-        ds = run_engine(sc, n_paths=n_paths, seed=seed, threads=threads,
-                        progress=Progress(n_paths, quiet))
+        if engine == "mc":
+            from sim.engine import run as run_engine
+
+            ds = run_engine(sc, n_paths=n_paths, seed=seed, threads=threads, progress=Progress(n_paths, quiet))
+        else:
+            from sim.des import run_des
+
+            ds = run_des(sc, n_paths=n_paths, seed=seed, reviewers=reviewers, review_days=review_days,
+                         approval_days=approval_days, progress=Progress(n_paths, quiet))
     except (PortfolioError, ScenarioError) as exc:
         fail(str(exc))
     write_results(target, ds, sc)
     if not quiet:
-        click.echo(format_table(ds))
+        click.echo(format_table(ds) if engine == "mc" else format_operations(ds))
     click.echo(f"results written to {target} (open {target / 'report.html'})")
+
+
 
 
 @cli.command()

@@ -11,7 +11,7 @@ from pathlib import Path
 import xarray as xr
 
 from sim import plots
-from sim.summary import WAN, headline, party_rows, wan
+from sim.summary import WAN, format_operations, headline, party_rows, wan
 
 TABLE_STYLE = """
 body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
@@ -115,6 +115,8 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
             f"{ds.attrs.get('riskpool_version', '')} · money in 万元 (10 000 yuan), ± 1 standard error</p>")
     if "chosen_option" in ds.attrs:
         pass  # the plan's own section is above; only the frontier follows
+    elif ds.attrs.get("engine") == "des":
+        sections += ["<h2>Operations (SimPy twin)</h2>", f"<pre>{html.escape(format_operations(ds))}</pre>"]
     elif is_sweep:
         sections += ["<h2>Sweep</h2>", f"<p>Swept keys: {html.escape(', '.join(ds.attrs['sweep_keys']))}; "
                      "every point uses the same random numbers.</p>", _sweep_table(ds)]

@@ -97,3 +97,22 @@ def format_table(ds: xr.Dataset, q: float = 0.99) -> str:
         f"bank net income              {float(ds.bank_net_income_mean) / WAN:,.1f} ± {float(ds.bank_net_income_se) / WAN:,.1f} 万元",
     ]
     return "\n".join(lines)
+
+
+def format_operations(ds) -> str:
+    """The twin's headline: party losses, pool exhaustion and the bank's wait."""
+    lines = [f"{ds.attrs['scenario_name']}: SimPy twin, {ds.attrs['n_paths']:,} paths, "
+             f"{ds.attrs['paths_per_second']:,.0f} paths/s. Money in 万元, ± 1 s.e."]
+    for party in map(str, ds.party.values):
+        est = (float(ds.loss_mean.sel(party=party)), float(ds.loss_se.sel(party=party)))
+        if est[0] > 0:
+            lines.append(f"  {party:<12} expected loss {wan(est)}")
+    lines.append(f"  {'total':<12} expected loss {wan((float(ds.gross_loss_mean), float(ds.gross_loss_se)))}")
+    lines.append(f"pool exhaustion probability {float(ds.pool_exhaustion_prob):.3%} ± "
+                 f"{float(ds.pool_exhaustion_prob_se):.3%}")
+    delay = ds.reimbursement_delay
+    lines.append(f"bank waits for the pool {float(ds.reimbursement_delay_mean):.2f} ± "
+                 f"{float(ds.reimbursement_delay_se):.2f} months on average; quantiles "
+                 + ", ".join(f"{q:g}: {float(delay.sel(quantile=q)):.1f}" for q in delay["quantile"].values))
+    lines.append(f"claims waiting for review, worst period mean: {float(ds.claim_queue_length_mean.max()):.2f}")
+    return "\n".join(lines)

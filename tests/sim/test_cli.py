@@ -197,3 +197,16 @@ def test_portfolio_command_exports_a_csv_that_loads_back(tmp_path):
     assert "startup" in result.output and "亿元" in result.output
     from models.portfolio import load_portfolio
     assert len(load_portfolio(csv, ["score_loan"])) == 336
+
+
+def test_run_with_the_simpy_twin(tmp_path):
+    out = tmp_path / "des"
+    result = invoke("run", SCENARIO, "--engine", "des", "--paths", "60", "--reviewers", "1",
+                    "--review-days", "10", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "bank waits for the pool" in result.output
+    ds = read_netcdf(out / "results.nc")
+    assert ds.attrs["engine"] == "des" and ds.attrs["n_paths"] == 60
+    assert "Operations (SimPy twin)" in (out / "report.html").read_text(encoding="utf-8")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reimbursement_delay_mean"] > 0
