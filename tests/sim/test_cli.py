@@ -210,3 +210,20 @@ def test_run_with_the_simpy_twin(tmp_path):
     assert "Operations (SimPy twin)" in (out / "report.html").read_text(encoding="utf-8")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reimbursement_delay_mean"] > 0
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+    from sim.cli import Progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    quiet_pipe = Progress(100, quiet=False)
+    quiet_pipe(100)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    Progress(100, quiet=True)(100)
+    assert capsys.readouterr().err == ""
+    bar = Progress(100, quiet=False)
+    bar(40)
+    bar(60)
+    err = capsys.readouterr().err
+    assert "40/100 paths" in err and "100/100 paths" in err and "ETA" in err
