@@ -3,9 +3,6 @@ warm): the engine's per-path total loss on a heterogeneous one-factor book
 has the distribution of the straightforward NumPy implementation (mean and
 99 % quantile within 4 combined standard errors), and its mean matches the
 exact sum(pd * amount).
-
-Self-contained (no benchmark fixture, no imports from benchmarks/), so it can
-move to tests/sim/ as is. Under `--benchmark-only` it is skipped.
 """
 
 from __future__ import annotations
