@@ -5,6 +5,10 @@ import os
 from pathlib import Path
 
 
+# Modules of this package whose functions numba compiles (models/policy.py too).
+_JITTED = ("rng", "plan", "kernels", "waterfall", "engine", "segments")
+
+
 def _use_a_cache_per_kernel_version() -> None:
     """numba's on-disk cache does not notice when a jitted function's callee in
     another file changes, so a caller could run stale inlined code. One cache
@@ -16,7 +20,7 @@ def _use_a_cache_per_kernel_version() -> None:
 
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for source in sorted([*here.glob("*.py"), here.parent / "models" / "policy.py"]):
+    for source in (*(here / f"{m}.py" for m in _JITTED), here.parent / "models" / "policy.py"):
         digest.update(source.read_bytes())
     numba.config.CACHE_DIR = str(here / "__pycache__" / f"numba-{digest.hexdigest()[:16]}")
 

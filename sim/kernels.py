@@ -12,9 +12,10 @@ Two samplers give the same distribution:
 - sparse: conditional on the factors defaults are independent Bernoulli(p_i).
   Loans are grouped in buckets of close thresholds; within a bucket the
   candidates are an iid Bernoulli(p_max) subset, found by geometric skips,
-  each kept with probability p_i / p_max (exact thinning). A defaulter's
-  eps_i is then drawn from the normal truncated to eps_i <= c_i, which gives
-  its default month. Cost ~ buckets + defaults.
+  each kept with probability p_i / p_max (exact thinning, done by drawing the
+  candidate's eps_i truncated at the bucket's bound and keeping it when it
+  also lies below its own); eps_i then gives the default month.
+  Cost ~ buckets + defaults.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from sim.plan import exposure_at_default
 from sim.rng import (
     STREAM_ACCEPT,
     STREAM_DENSE,
-    STREAM_IDIOSYNCRATIC,
     STREAM_MIXING,
     STREAM_RECOVERY,
     STREAM_SECTOR,
@@ -57,25 +57,22 @@ def draw_factors(plan, key, path, sector_factor):
 
 
 @njit(cache=True)
-def default_month(plan, i, x):
-    """First month (calendar, 1-based) in which latent value x means default,
-    given that loan i defaults within its life."""
-    if plan.t_dof > 0.0:
-        survival = t_sf(x, plan.t_dof)
-    else:
-        survival = ndtr(-x)
-    s = plan.start[i]
-    target = plan.clock[s] - math.log(survival) / plan.hazard[i]
-    # smallest t in 1..life with clock[s + t] >= target; rounding can leave a
-    # defaulter a hair past its last month, which is then its month.
-    lo, hi = 1, plan.life[i]
+def default_month(clock, start, life, hazard, t_dof, x):
+    """First month (calendar, 1-based) in which latent value x means default for
+    a loan (start month, months of life, monthly hazard) that defaults within
+    its life. Scalars rather than the plan: this runs once per default."""
+    survival = t_sf(x, t_dof) if t_dof > 0.0 else ndtr(-x)
+    target = clock[start] - math.log(survival) / hazard
+    # smallest t in 1..life with clock[start + t] >= target; rounding can leave
+    # a defaulter a hair past its last month, which is then its month.
+    lo, hi = 1, life
     while lo < hi:
         mid = (lo + hi) // 2
-        if plan.clock[s + mid] >= target:
+        if clock[start + mid] >= target:
             hi = mid
         else:
             lo = mid + 1
-    return s + lo
+    return start + lo
 
 
 @njit(cache=True)
@@ -91,7 +88,8 @@ def sample_defaults_dense(plan, key, path, z, sector_factor, sqrt_w, out_loan, o
         y = common + c * eps
         if y <= sqrt_w * plan.threshold[i]:
             out_loan[n] = i
-            out_month[n] = default_month(plan, i, y / sqrt_w)
+            out_month[n] = default_month(plan.clock, plan.start[i], plan.life[i], plan.hazard[i], plan.t_dof,
+                                           y / sqrt_w)
             n += 1
     return n
 
@@ -121,31 +119,27 @@ def sample_defaults_sparse(plan, key, path, z, sector_factor, sqrt_w, out_loan, 
                 break
             j += 1 + int(ratio)
             i = plan.bucket_loans[lo + j]
-            bound = (sqrt_w * plan.threshold[i] - common) / c
-            p_i = ndtr(bound)
-            if uniform(key, path, STREAM_ACCEPT, base + draw) * p_max <= p_i:
-                v = uniform(key, path, STREAM_IDIOSYNCRATIC, base + draw)
-                eps = ndtri(v * p_i)
-                if eps > bound:  # v * p_i rounded up past p_i
-                    eps = bound
+            # u * p_max is uniform on (0, p_max), so eps = Phi^-1(u p_max) is a
+            # candidate's idiosyncratic factor (normal, truncated at Phi^-1(p_max));
+            # it defaults iff eps <= its own bound, i.e. with probability p_i / p_max,
+            # and then eps is normal truncated at that bound, as it must be.
+            eps = ndtri(uniform(key, path, STREAM_ACCEPT, base + draw) * p_max)
+            if eps <= (sqrt_w * plan.threshold[i] - common) / c:
                 out_loan[n] = i
-                out_month[n] = default_month(plan, i, (common + c * eps) / sqrt_w)
+                out_month[n] = default_month(plan.clock, plan.start[i], plan.life[i], plan.hazard[i],
+                                               plan.t_dof, (common + c * eps) / sqrt_w)
                 n += 1
             draw += 1
     return n
 
 
 @njit(cache=True)
-def recovery_fraction(plan, key, path, i, z):
+def recovery_fraction(key, path, i, z, mean, downturn, sd):
     """Share of the exposure recovered on loan i's default. Downturn: the mean
-    moves to Phi(Phi^-1(mean) + k z), lower when z is bad; with sd > 0 the
-    fraction is Beta with that mean and sd."""
-    p = plan.product[i]
-    mean = plan.recovery_mean[i]
-    k = plan.recovery_downturn[p]
-    if k > 0.0 and 0.0 < mean < 1.0:
-        mean = ndtr(ndtri(mean) + k * z)
-    sd = plan.recovery_sd[p]
+    moves to Phi(Phi^-1(mean) + downturn z), lower when z is bad; with sd > 0
+    the fraction is Beta with that mean and sd."""
+    if downturn > 0.0 and 0.0 < mean < 1.0:
+        mean = ndtr(ndtri(mean) + downturn * z)
     if sd <= 0.0 or mean <= 0.0 or mean >= 1.0:
         return mean
     var = min(sd * sd, 0.99 * mean * (1.0 - mean))
@@ -179,5 +173,8 @@ def sample_path_losses(plan, key, path, sector_factor, def_loan, def_month, ead,
         n = sample_defaults_dense(plan, key, path, z, sector_factor, sqrt_w, def_loan, def_month)
     fill_exposures(plan, n, def_loan, def_month, ead)
     for k in range(n):
-        rec[k] = recovery_fraction(plan, key, path, def_loan[k], z)
+        i = def_loan[k]
+        p = plan.product[i]
+        rec[k] = recovery_fraction(key, path, i, z, plan.recovery_mean[i], plan.recovery_downturn[p],
+                                   plan.recovery_sd[p])
     return n, z

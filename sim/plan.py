@@ -23,7 +23,7 @@ BANK, POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR, GOVERNMENT = range(len(P
 TOP_UP_MODES = {"none": 0, "add": 1, "to_target": 2}
 # Conditional PDs inside one sampling bucket differ by at most this much in the
 # probit scale, so candidates drawn at the bucket's highest PD are mostly accepted.
-BUCKET_WIDTH = 0.05
+BUCKET_WIDTH = 0.15
 
 Plan = namedtuple(
     "Plan",

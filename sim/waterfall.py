@@ -60,22 +60,24 @@ _LOW32 = (1 << 32) - 1
 
 
 @njit(cache=True)
-def _advance(plan, month, pool, guarantor, next_top_up, next_period, p, out):
+def _advance(month, pool, guarantor, next_top_up, next_period, horizon, period_months, top_up_mode,
+             top_up_amount, top_up_every, pool_size, pool_row, guarantor_row):
     """Apply top-ups and record period-end pool balance and guarantor capital
-    for every period that ends before `month`."""
-    n_periods = plan.horizon // plan.period_months
+    (into this path's rows) for every period that ends before `month`.
+    Scalars and rows rather than the plan: this runs once per event."""
+    n_periods = pool_row.size
     while True:
-        period_end = (next_period + 1) * plan.period_months
-        top_up_due = plan.top_up_mode > 0 and next_top_up <= min(month, plan.horizon)
+        period_end = (next_period + 1) * period_months
+        top_up_due = top_up_mode > 0 and next_top_up <= min(month, horizon)
         if top_up_due and (next_period >= n_periods or next_top_up <= period_end):
-            if plan.top_up_mode == 1:
-                pool += plan.top_up_amount
+            if top_up_mode == 1:
+                pool += top_up_amount
             else:
-                pool = max(pool, plan.pool_size)
-            next_top_up += plan.top_up_every
+                pool = max(pool, pool_size)
+            next_top_up += top_up_every
         elif next_period < n_periods and period_end < month:
-            out.pool_balance[p, next_period] = pool
-            out.guarantor_capital[p, next_period] = guarantor
+            pool_row[next_period] = pool
+            guarantor_row[next_period] = guarantor
             next_period += 1
         else:
             return pool, next_top_up, next_period
@@ -90,23 +92,32 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
     the other arrays are scratch of at least the sizes the plan implies.
     """
     horizon = plan.horizon
+    # One sortable key per event, only for events that move money: month, then
+    # event type, then the default's index (earlier defaults first).
+    n_keys = 0
     for k in range(n_def):
         i = def_loan[k]
         t = def_month[k]
         lag_rec = plan.recovery_lag[plan.product[i]]
         share = plan.shares[plan.product[i]]
+        keys[n_keys] = (t << _MONTH_SHIFT) | k
+        n_keys += 1
         for e in range(1, 6):
             party = EVENT_PARTY[e]
-            lag = plan.party_lag[party]
-            keys[k * N_EVENT_TYPES + e] = ((t + lag) << _MONTH_SHIFT) | (e << _TYPE_SHIFT) | k
             if share[party] > 0.0 and (party != GUARANTOR or plan.guaranteed[i]):
-                lag_rec = max(lag_rec, lag)  # wait only for parties that actually pay
-        keys[k * N_EVENT_TYPES] = (t << _MONTH_SHIFT) | k
-        keys[k * N_EVENT_TYPES + EV_RECOVERY] = ((t + lag_rec) << _MONTH_SHIFT) | (EV_RECOVERY << _TYPE_SHIFT) | k
+                lag = plan.party_lag[party]
+                keys[n_keys] = ((t + lag) << _MONTH_SHIFT) | (e << _TYPE_SHIFT) | k
+                n_keys += 1
+                lag_rec = max(lag_rec, lag)  # the recovery waits for every payer
+        if rec[k] > 0.0:
+            keys[n_keys] = ((t + lag_rec) << _MONTH_SHIFT) | (EV_RECOVERY << _TYPE_SHIFT) | k
+            n_keys += 1
         for q in range(paid.shape[1]):
             paid[k, q] = 0.0
-    order = np.sort(keys[: n_def * N_EVENT_TYPES])
+    order = np.sort(keys[:n_keys])
 
+    pool_row = out.pool_balance[p]
+    guarantor_row = out.guarantor_capital[p]
     loss = np.zeros(paid.shape[1])
     pool = plan.pool_size
     guarantor = plan.guarantor_capital
@@ -131,7 +142,9 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
         i = def_loan[k]
         if stop_month >= 0 and plan.start[i] > stop_month:
             continue
-        pool, next_top_up, next_period = _advance(plan, month, pool, guarantor, next_top_up, next_period, p, out)
+        pool, next_top_up, next_period = _advance(
+            month, pool, guarantor, next_top_up, next_period, horizon, plan.period_months,
+            plan.top_up_mode, plan.top_up_amount, plan.top_up_every, plan.pool_size, pool_row, guarantor_row)
         share = plan.shares[plan.product[i]]
         exposure = ead[k]
         if typ == EV_DEFAULT:
@@ -158,12 +171,8 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
             pool += paid[k, POOL] * rec[k]
             guarantor += paid[k, GUARANTOR] * rec[k]
         else:
-            party = EVENT_PARTY[typ]
-            if party == GUARANTOR and not plan.guaranteed[i]:
-                continue
+            party = EVENT_PARTY[typ]  # a payer: events exist only for positive shares
             owed = share[party] * exposure
-            if owed <= 0.0:
-                continue
             pay = min(owed, plan.cap_per_loan[party], plan.cap_total[party] - paid_total[party])
             if party == POOL:
                 if pay > pool:
@@ -185,7 +194,8 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
                 originated = plan.originated_cum[min(month, horizon)]
                 if stop_month < 0 and originated > 0 and cum_comp > plan.stop_compensation_rate * originated:
                     stop_month = min(month, horizon)
-    _advance(plan, horizon + 1, pool, guarantor, next_top_up, next_period, p, out)
+    _advance(horizon + 1, pool, guarantor, next_top_up, next_period, horizon, plan.period_months,
+             plan.top_up_mode, plan.top_up_amount, plan.top_up_every, plan.pool_size, pool_row, guarantor_row)
 
     limit = horizon if stop_month < 0 else min(stop_month, horizon)
     compensation = 0.0
