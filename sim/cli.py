@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 bad input (scenario, portfolio, option, output folder).
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from datetime import datetime
@@ -34,6 +35,16 @@ def load_or_fail(path: str, overrides: tuple[str, ...]) -> Scenario:
     except ScenarioError as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
+
+
+def dask_scheduler(option: str | None) -> str | None:
+    """The Dask scheduler to use (None: in-process); a clear exit 2 without dask."""
+    from sim.distributed import resolve_scheduler
+
+    scheduler = resolve_scheduler(option)
+    if scheduler is not None and importlib.util.find_spec("distributed") is None:
+        fail("--scheduler needs Dask: pip install 'riskpool[dask]'")
+    return scheduler
 
 
 class Progress:
@@ -101,6 +112,10 @@ def common_run_options(f):
         click.option("--out", type=click.Path(file_okay=False),
                      help="Results folder (default results/<scenario>-<time>); must not exist."),
         click.option("--quiet", is_flag=True, help="No progress bar and no table."),
+        click.option("--scheduler", metavar="local|ADDRESS",
+                     help="Run the path blocks on Dask: `local` starts a LocalCluster sized to this "
+                          "machine, an address (tcp://host:8786) uses a running scheduler; default "
+                          "$DASK_SCHEDULER_ADDRESS if set, else in-process. Results are identical."),
         set_option,
     ]):
         f = option(f)
@@ -145,7 +160,7 @@ def write_results(target: Path, ds, sc: Scenario) -> None:
 @common_run_options
 def run(scenario: str, engine: str, reviewers: int | None, review_days: float, approval_days: float,
         paths: int | None, seed: int | None, threads: int | None, out: str | None, quiet: bool,
-        overrides: tuple[str, ...]) -> None:
+        scheduler: str | None, overrides: tuple[str, ...]) -> None:
     """Simulate a scenario, print the per-party table and write the results folder
     (results.nc, summary.json/csv, scenario.toml, PNG plots, report.html).
 
@@ -158,9 +173,16 @@ def run(scenario: str, engine: str, reviewers: int | None, review_days: float, a
     target = results_folder(sc, out, "" if engine == "mc" else "-des")
     try:
         if engine == "mc":
-            from sim.engine import run as run_engine
+            scheduler = dask_scheduler(scheduler)
+            if scheduler is None:
+                from sim.engine import run as run_engine
 
-            ds = run_engine(sc, n_paths=n_paths, seed=seed, threads=threads, progress=Progress(n_paths, quiet))
+                ds = run_engine(sc, n_paths=n_paths, seed=seed, threads=threads, progress=Progress(n_paths, quiet))
+            else:
+                from sim.distributed import run_distributed
+
+                ds = run_distributed(sc, n_paths=n_paths, seed=seed, scheduler=scheduler,
+                                     progress=Progress(n_paths, quiet))
         else:
             from sim.des import run_des
 
@@ -183,7 +205,8 @@ def run(scenario: str, engine: str, reviewers: int | None, review_days: float, a
                    "KEY may be `sharing` with names from [sweep.sharing].")
 @common_run_options
 def sweep(scenario: str, grid: tuple[str, ...], paths: int | None, seed: int | None,
-          threads: int | None, out: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+          threads: int | None, out: str | None, quiet: bool, scheduler: str | None,
+          overrides: tuple[str, ...]) -> None:
     """Run the cartesian product of swept keys with common random numbers.
 
     \b
@@ -202,9 +225,16 @@ def sweep(scenario: str, grid: tuple[str, ...], paths: int | None, seed: int | N
         fail(str(exc))
     n_paths = paths or sc.simulation.n_paths
     target = results_folder(sc, out, "-sweep")
+    scheduler = dask_scheduler(scheduler)
     try:
-        ds = run_sweep(sc, axes, n_paths=n_paths, seed=seed, threads=threads,
-                       progress=Progress(n_paths * n_points, quiet))
+        if scheduler is None:
+            ds = run_sweep(sc, axes, n_paths=n_paths, seed=seed, threads=threads,
+                           progress=Progress(n_paths * n_points, quiet))
+        else:
+            from sim.distributed import sweep_distributed
+
+            ds = sweep_distributed(sc, axes, n_paths=n_paths, seed=seed, scheduler=scheduler,
+                                   progress=Progress(n_paths * n_points, quiet))
     except (PortfolioError, ScenarioError) as exc:
         fail(str(exc))
     write_results(target, ds, sc)
@@ -213,7 +243,7 @@ def sweep(scenario: str, grid: tuple[str, ...], paths: int | None, seed: int | N
     click.echo(f"sweep of {n_points} points written to {target} (open {target / 'report.html'})")
 
 
-def plan_dataset(outcome, sc: Scenario, budget: float) -> "xr.Dataset":
+def plan_dataset(outcome, sc: Scenario, budget: float):
     """The chosen plan as a labelled Dataset (credit by segment and option, yuan)."""
     import xarray as xr
 

@@ -140,6 +140,23 @@ def simulate_paths(
     return out
 
 
+def prepare_run(scenario: Scenario, n_paths: int | None, seed: int | None, block_size: int | None,
+                method: str | None, portfolio: Portfolio | None) -> tuple[Plan, int, int, int, str]:
+    """Resolve a run's arguments against the scenario's [simulation] settings,
+    check them, and compile the plan."""
+    sim = scenario.simulation
+    n_paths = sim.n_paths if n_paths is None else int(n_paths)
+    seed = sim.seed if seed is None else int(seed)
+    block_size = sim.block_size if block_size is None else int(block_size)
+    if n_paths < 1 or block_size < 1:
+        raise ValueError(f"n_paths and block_size must be >= 1 (got {n_paths}, {block_size})")
+    method = sim.method if method is None else method
+    if method not in ("sparse", "dense"):
+        raise ValueError(f"method must be 'sparse' or 'dense' (got {method!r})")
+    portfolio = build_portfolio(scenario) if portfolio is None else portfolio
+    return compile_plan(scenario, portfolio, method), n_paths, seed, block_size, method
+
+
 def run(
     scenario: Scenario,
     n_paths: int | None = None,
@@ -156,16 +173,6 @@ def run(
     [simulation] settings; `threads` to numba's default; `portfolio` to the
     scenario's own (generated or loaded from its file).
     """
-    sim = scenario.simulation
-    n_paths = sim.n_paths if n_paths is None else int(n_paths)
-    seed = sim.seed if seed is None else int(seed)
-    block_size = sim.block_size if block_size is None else int(block_size)
-    if n_paths < 1 or block_size < 1:
-        raise ValueError(f"n_paths and block_size must be >= 1 (got {n_paths}, {block_size})")
-    method = sim.method if method is None else method
-    if method not in ("sparse", "dense"):
-        raise ValueError(f"method must be 'sparse' or 'dense' (got {method!r})")
-    portfolio = build_portfolio(scenario) if portfolio is None else portfolio
-    plan = compile_plan(scenario, portfolio, method)
+    plan, n_paths, seed, block_size, method = prepare_run(scenario, n_paths, seed, block_size, method, portfolio)
     out = simulate_paths(plan, n_paths, seed, block_size, threads, progress)
     return build_dataset(out, plan, scenario, seed=seed, method=method)

@@ -137,13 +137,18 @@ def run_sweep(
             threads=threads, progress=progress)
         for pt in points
     ]
+    return combine_points(scenario, axes, datasets)
+
+
+def combine_points(scenario: Scenario, axes: dict[str, list[Any]], datasets: list[xr.Dataset]) -> xr.Dataset:
+    """The points' Datasets (in grid product order) as one with the swept dims."""
     shas = [d.attrs["scenario_sha256"] for d in datasets]
     combined = xr.concat([d.drop_vars("level") for d in datasets], dim="point",
                          combine_attrs="drop_conflicts", join="outer")
     combined = combined.drop_vars([v for v in combined.data_vars if v.endswith("_curve")])
     combined["scenario_sha256"] = ("point", np.array(shas))
     names = [dim_name(k) for k in axes]
-    index = {n: ("point", [v for v in col]) for n, col in zip(names, zip(*itertools.product(*axes.values())))}
+    index = {n: ("point", list(col)) for n, col in zip(names, zip(*itertools.product(*axes.values())))}
     combined = combined.assign_coords(index).set_index(point=names).unstack("point")
     for name, key in zip(names, axes):
         combined[name].attrs["key"] = key

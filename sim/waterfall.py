@@ -41,7 +41,6 @@ from sim.plan import (
     POOL,
     REGUARANTOR,
     balance_months,
-    exposure_at_default,
 )
 
 _interest_subsidy = njit(cache=True)(interest_subsidy)

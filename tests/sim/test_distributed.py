@@ -1,0 +1,194 @@
+"""Distributed runs (sim.distributed) against the in-process engine: identical
+Datasets bit for bit, also when a worker is killed mid-run; sweeps identical
+to run_sweep; a clear message without Dask."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import xarray as xr
+
+import sim
+import sim.distributed as distributed_mod
+from sim.distributed import ENV_ADDRESS, client_for, resolve_scheduler, run_distributed, sweep_distributed
+from sim.sweep import run_sweep
+from tests.conftest import make_scenario
+
+needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                reason="needs dask[distributed] (pip install riskpool[dask])")
+TIMEOUT = 120  # seconds: no test here may wait longer for a run
+N_PATHS = 2000
+
+
+def scenario(n_firms: int = 200):
+    return make_scenario(
+        portfolio={"synthetic": {"n_firms": n_firms, "seed": 1}},
+        default={"rho_systematic": 0.1, "rho_sector": 0.05},
+        contract={"shares": {"loan": {"bank": 0.3, "pool": 0.3, "guarantor": 0.4}},
+                  "pool": {"size": 5e6}},
+        simulation={"horizon_months": 24, "period_months": 3, "block_size": 512},
+    )
+
+
+@pytest.fixture(scope="module")
+def client():
+    """One LocalCluster for the module, made by client_for("local") itself
+    (2 worker processes, 1 thread each); closed at the end."""
+    pytest.importorskip("distributed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(distributed_mod, "_local_workers", lambda: 2)
+        with client_for("local") as c:
+            c.wait_for_workers(2, timeout=60)
+            yield c
+
+
+def _block_runs_since(dask_scheduler, t0: float) -> dict:
+    """How many times each block task went to `processing` since t0."""
+    runs: dict = {}
+    for t in dask_scheduler.transition_log:
+        if t.timestamp >= t0 and t.finish == "processing" and str(t.key).startswith("riskpool-block-"):
+            runs[t.key] = runs.get(t.key, 0) + 1
+    return runs
+
+
+@needs_dask
+def test_run_is_identical_to_in_process(client):
+    sc = scenario()
+    reference = sim.run(sc, n_paths=N_PATHS, seed=5)  # block_size 512 from the scenario
+    seen = []
+    ds = run_distributed(sc, n_paths=N_PATHS, seed=5, block_size=250, scheduler=client,
+                         progress=seen.append, timeout=TIMEOUT)
+    xr.testing.assert_identical(ds, reference)
+    assert sorted(seen) == [250] * 8
+    # The comparison can fail: another seed gives another Dataset.
+    other = run_distributed(sc, n_paths=N_PATHS, seed=6, block_size=250, scheduler=client, timeout=TIMEOUT)
+    with pytest.raises(AssertionError):
+        xr.testing.assert_identical(other, reference)
+    # Nothing is left on the cluster once the run returns.
+    assert not [k for k in client.who_has() if str(k).startswith("riskpool-")]
+
+
+@needs_dask
+def test_sweep_is_identical_to_run_sweep(client, monkeypatch):
+    sc = scenario()
+    grid = {"contract.pool.size": [2e6, 8e6], "default.rho_systematic": [0.05, 0.15]}
+    reference = run_sweep(sc, grid, n_paths=500, seed=3)
+    # Through the scheduler address in $DASK_SCHEDULER_ADDRESS (a Client(address) of its own).
+    monkeypatch.setenv(ENV_ADDRESS, client.scheduler.address)
+    seen = []
+    ds = sweep_distributed(sc, grid, n_paths=500, seed=3, scheduler="env", progress=seen.append,
+                           block_size=125, timeout=TIMEOUT)
+    xr.testing.assert_identical(ds, reference)
+    assert sum(seen) == 4 * 500 and len(seen) == 4 * 4
+
+
+def _interrupt(n):
+    raise KeyboardInterrupt
+
+
+@needs_dask
+@pytest.mark.parametrize(("error", "kwargs"), [
+    (KeyboardInterrupt, {"progress": _interrupt, "timeout": TIMEOUT}),  # Ctrl-C while gathering
+    (TimeoutError, {"timeout": 1e-3}),
+])
+def test_interrupted_run_cancels_its_blocks(client, error, kwargs):
+    with pytest.raises(error):
+        run_distributed(scenario(), n_paths=N_PATHS, seed=8, block_size=100, scheduler=client, **kwargs)
+    deadline = time.monotonic() + 30
+    while True:
+        left = client.run_on_scheduler(
+            lambda dask_scheduler: [k for k in dask_scheduler.tasks if str(k).startswith("riskpool-")])
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert left == []
+
+
+@needs_dask
+def test_killed_worker_gives_the_identical_result(client):
+    """SIGKILL a worker while blocks run: its blocks run again elsewhere (or on
+    the restarted worker) and the Dataset is still identical to sim.run."""
+    sc = scenario(n_firms=3000)
+    n_paths, block_size = 4000, 100  # 40 small blocks, so the kill lands mid-run
+    reference = sim.run(sc, n_paths=n_paths, seed=11)
+    pids = client.run(os.getpid)
+    done: list[int] = []
+    result: dict = {}
+
+    def target():
+        try:
+            result["ds"] = run_distributed(sc, n_paths=n_paths, seed=11, block_size=block_size,
+                                           scheduler=client, progress=done.append, timeout=TIMEOUT)
+        except BaseException as exc:  # reported below
+            result["error"] = exc
+
+    t0 = time.time()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + TIMEOUT
+    while sum(done) < n_paths // 4 and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert thread.is_alive() and sum(done) < n_paths, "the run ended before a worker could be killed"
+    victim = sorted(pids)[0]
+    os.kill(pids[victim], signal.SIGKILL)
+    thread.join(TIMEOUT)
+    assert not thread.is_alive(), "the run hung after a worker was killed"
+    assert "error" not in result, result.get("error")
+    xr.testing.assert_identical(result["ds"], reference)
+    assert sum(done) == n_paths
+    runs = client.run_on_scheduler(_block_runs_since, t0=t0)
+    assert len(runs) == n_paths // block_size
+    assert max(runs.values()) >= 2, "no block was interrupted by the kill: the test proved nothing"
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+
+
+def test_client_for_without_dask_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    with pytest.raises(RuntimeError, match=r"pip install riskpool\[dask\]"):
+        with client_for("local"):
+            pass
+
+
+def test_module_imports_without_dask():
+    code = ("import sys; sys.modules['dask'] = sys.modules['distributed'] = None; "
+            "import sim.distributed as d; print(d.resolve_scheduler(None))")
+    env = {**os.environ, "DASK_SCHEDULER_ADDRESS": ""}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "None"
+
+
+def test_scheduler_rule(monkeypatch):
+    monkeypatch.delenv(ENV_ADDRESS, raising=False)
+    assert resolve_scheduler(None) is None
+    assert resolve_scheduler("local") == "local"
+    monkeypatch.setenv(ENV_ADDRESS, "tcp://10.0.0.1:8786")
+    assert resolve_scheduler(None) == "tcp://10.0.0.1:8786"
+    assert resolve_scheduler("local") == "local"
+    with pytest.raises(ValueError, match="in-process"):
+        with client_for(None):
+            pass
+
+
+def test_cli_with_a_local_cluster_writes_the_same_results(tmp_path):
+    from click.testing import CliRunner
+
+    from sim.cli import cli
+    from sim.io import read_netcdf
+
+    args = ["run", "scenarios/shijiazhuang_score_loan.toml", "--paths", "1500", "--quiet"]
+    here = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "here")])
+    there = CliRunner().invoke(cli, [*args, "--scheduler", "local", "--out", str(tmp_path / "there")])
+    assert here.exit_code == 0 and there.exit_code == 0, (here.output, there.output)
+    xr.testing.assert_identical(read_netcdf(tmp_path / "here" / "results.nc"),
+                                read_netcdf(tmp_path / "there" / "results.nc"))
+    for name in ("summary.json", "summary.csv", "scenario.toml"):
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
