@@ -118,7 +118,7 @@ from sim.plan import (
     build_portfolio,
     compile_plan,
 )
-from sim.results import mean_se, riskpool_version
+from sim.results import add_mean, mean_se, riskpool_version
 
 DAYS_PER_MONTH = 30.0
 # Fraction of its month at which each kind of event happens (see module docstring).
@@ -550,21 +550,16 @@ def _dataset(results: list[PathResult], plan: Plan, scenario: Scenario, seed: in
     periods = (np.arange(plan.horizon // plan.period_months) + 1) * plan.period_months
     data: dict[str, tuple] = {}
 
-    def add_mean(name: str, x: np.ndarray, dims: tuple[str, ...] = ()) -> None:
-        m, se = mean_se(x)
-        data[f"{name}_mean"] = (dims, m)
-        data[f"{name}_se"] = (dims, se)
-
     def add_probability(name: str, flags: np.ndarray) -> None:
         m, se = mean_se(flags.astype(float))
         data[name] = ((), m)
         data[f"{name}_se"] = ((), se)
 
-    add_mean("loss", np.stack([r.party_loss for r in results]), ("party",))
-    add_mean("gross_loss", np.array([r.gross_loss for r in results]))
-    add_mean("default_rate", np.array([r.default_rate for r in results]))
-    add_mean("credit_supplied", np.array([r.credit for r in results]))
-    add_mean("guarantee_compensation", np.array([r.compensation for r in results]))
+    add_mean(data, "loss", np.stack([r.party_loss for r in results]), ("party",))
+    add_mean(data, "gross_loss", np.array([r.gross_loss for r in results]))
+    add_mean(data, "default_rate", np.array([r.default_rate for r in results]))
+    add_mean(data, "credit_supplied", np.array([r.credit for r in results]))
+    add_mean(data, "guarantee_compensation", np.array([r.compensation for r in results]))
     add_probability("pool_exhaustion_prob", np.array([r.exhausted for r in results]))
     stop = np.array([r.stop_month for r in results])
     add_probability("stop_rule_prob", stop >= 0)
@@ -586,11 +581,11 @@ def _dataset(results: list[PathResult], plan: Plan, scenario: Scenario, seed: in
     else:
         data["reimbursement_delay_mean"], data["reimbursement_delay_se"] = ((), np.nan), ((), np.nan)
         data["reimbursement_delay"] = (("quantile",), np.full(quantiles.size, np.nan))
-    add_mean("n_claims", counts)
+    add_mean(data, "n_claims", counts)
 
-    add_mean("claim_queue_length", np.stack([r.queue_length for r in results]), ("period",))
+    add_mean(data, "claim_queue_length", np.stack([r.queue_length for r in results]), ("period",))
     balance = np.stack([r.pool_balance for r in results])
-    add_mean("pool_balance", balance, ("period",))
+    add_mean(data, "pool_balance", balance, ("period",))
     data["pool_balance_quantile"] = (
         ("period", "quantile"), np.quantile(balance, quantiles, axis=0, method="inverted_cdf").T)
 

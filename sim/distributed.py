@@ -110,6 +110,7 @@ def client_for(scheduler: Any) -> Iterator[Any]:
         cluster = distributed.LocalCluster(
             n_workers=_local_workers(), threads_per_worker=1, processes=True,
             env={"NUMBA_NUM_THREADS": "1"},  # Nanny(env=...): set in each worker process
+            dashboard_address=":0",  # any free port: a second local cluster must not clash
         )
         try:
             with distributed.Client(cluster) as client:
@@ -153,9 +154,9 @@ def _block(plan: Plan, key: np.uint64, first_path: int, n: int) -> PathOutputs:
     try:
         if _serialise_launches():
             with _WORKQUEUE_LOCK:
-                simulate_block(plan, key, first_path, out)
+                simulate_block(plan, key, first_path, out, 1)
         else:
-            simulate_block(plan, key, first_path, out)
+            simulate_block(plan, key, first_path, out, 1)
     finally:
         numba.set_num_threads(previous)
     return out

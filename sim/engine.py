@@ -29,7 +29,7 @@ PathOutputs = namedtuple(
         "bank_income", "systematic", "period_defaults", "pool_balance", "guarantor_capital",
     ],
 )
-# Paths per parallel task: enough to amortise the scratch arrays.
+# Paths per unit of work handed to a thread lane.
 CHUNK = 64
 
 
@@ -72,10 +72,10 @@ def _settle_given(plan, loans, months, recoveries, out):
 
 
 def settle_given_defaults(plan: Plan, loans, months, recoveries) -> PathOutputs:
-    """Settle one path whose defaults are given: loan indices, calendar default
-    months (start < month <= start + life) and recovery fractions. For
-    hand-worked waterfalls and cross-checks."""
-    loans = np.asarray(loans, np.int64)
+    """Settle one path whose defaults are given: portfolio rows of the loans,
+    calendar default months (start < month <= start + life) and recovery
+    fractions. For hand-worked waterfalls and cross-checks."""
+    loans = np.argsort(plan.loan_order)[np.asarray(loans, np.int64)]
     months = np.asarray(months, np.int64)
     recoveries = np.asarray(recoveries, float)
     if not (loans.size == months.size == recoveries.size):
@@ -89,25 +89,31 @@ def settle_given_defaults(plan: Plan, loans, months, recoveries) -> PathOutputs:
 
 
 @njit(parallel=True, cache=True)
-def simulate_block(plan, key, first_path, out):
-    """Simulate paths first_path .. first_path + len(out) - 1 into `out` rows."""
+def simulate_block(plan, key, first_path, out, n_lanes):
+    """Simulate paths first_path .. first_path + len(out) - 1 into `out` rows.
+
+    Each of `n_lanes` thread lanes (one per thread) allocates its loan-sized
+    scratch once and works through every n_lanes-th chunk of paths; a path's
+    result does not depend on which lane computes it."""
     n_paths = out.gross_loss.size
     n_loans = plan.amount.size
     n_chunks = (n_paths + CHUNK - 1) // CHUNK
-    for c in prange(n_chunks):
-        sector_factor = np.zeros(max(plan.n_sectors, 1))
-        def_loan = np.zeros(n_loans, np.int64)
-        def_month = np.zeros(n_loans, np.int64)
-        ead = np.zeros(n_loans)
-        rec = np.zeros(n_loans)
-        paid = np.zeros((n_loans, out.party_loss.shape[1]))
-        keys = np.zeros(n_loans * N_EVENT_TYPES, np.int64)
-        year_guarantor = np.zeros(plan.n_event_years)
+    n_lanes = max(1, min(n_lanes, n_chunks))
+    for lane in prange(n_lanes):
+        sector_factor = np.empty(max(plan.n_sectors, 1))
+        def_loan = np.empty(n_loans, np.int64)
+        def_month = np.empty(n_loans, np.int64)
+        ead = np.empty(n_loans)
+        rec = np.empty(n_loans)
+        paid = np.empty((n_loans, out.party_loss.shape[1]))
+        keys = np.empty(n_loans * N_EVENT_TYPES, np.int64)
+        year_guarantor = np.empty(plan.n_event_years)
         loan_default_month = np.full(n_loans, -1, np.int64)
         firm_subsidy = np.zeros(max(plan.n_firms, 1))
-        for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
-            _simulate_path(plan, key, first_path + p, p, sector_factor, def_loan, def_month, ead,
-                           rec, paid, keys, year_guarantor, loan_default_month, firm_subsidy, out)
+        for c in range(lane, n_chunks, n_lanes):
+            for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
+                _simulate_path(plan, key, first_path + p, p, sector_factor, def_loan, def_month, ead,
+                               rec, paid, keys, year_guarantor, loan_default_month, firm_subsidy, out)
 
 
 def run_key(seed: int) -> np.uint64:
@@ -132,7 +138,7 @@ def simulate_paths(
     try:
         for lo in range(0, n_paths, block_size):
             hi = min(n_paths, lo + block_size)
-            simulate_block(plan, key, lo, slice_outputs(out, lo, hi))
+            simulate_block(plan, key, lo, slice_outputs(out, lo, hi), numba.get_num_threads())
             if progress is not None:
                 progress(hi - lo)
     finally:

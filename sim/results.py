@@ -38,6 +38,13 @@ def mean_se(x: np.ndarray) -> tuple[float, float]:
     return m, se
 
 
+def add_mean(data: dict, name: str, x: np.ndarray, dims: tuple[str, ...] = ()) -> None:
+    """Put `<name>_mean` and `<name>_se` (over axis 0) into a Dataset's variables."""
+    m, se = mean_se(x)
+    data[f"{name}_mean"] = (dims, m)
+    data[f"{name}_se"] = (dims, se)
+
+
 def var_es(sorted_x: np.ndarray, q: float) -> tuple[float, float, float, float]:
     """VaR_q, its SE, ES_q and its SE of an ascending sample."""
     n = sorted_x.size
@@ -77,24 +84,19 @@ def build_dataset(out, plan, scenario: Scenario, seed: int, method: str) -> xr.D
     periods = (np.arange(out.pool_balance.shape[1]) + 1) * plan.period_months
     data: dict[str, tuple] = {}
 
-    def add_mean(name: str, x: np.ndarray, dims: tuple[str, ...] = ()) -> None:
-        m, se = mean_se(x)
-        data[f"{name}_mean"] = (dims, m)
-        data[f"{name}_se"] = (dims, se)
-
     def add_tail(name: str, x: np.ndarray) -> None:
         t = tail_table(x, quantiles)
         for row, suffix in enumerate(("quantile", "quantile_se", "es", "es_se")):
             data[f"{name}_{suffix}"] = (("quantile",), t[row])
 
-    add_mean("gross_loss", out.gross_loss)
+    add_mean(data, "gross_loss", out.gross_loss)
     add_tail("gross_loss", out.gross_loss)
     originated = np.maximum(out.n_originated, 1.0)
-    add_mean("default_rate", out.n_defaults / originated)
-    add_mean("default_rate_by_amount", out.defaulted_amount / np.maximum(out.credit, 1.0))
-    add_mean("defaults_by_period", out.period_defaults.astype(float), ("period",))
+    add_mean(data, "default_rate", out.n_defaults / originated)
+    add_mean(data, "default_rate_by_amount", out.defaulted_amount / np.maximum(out.credit, 1.0))
+    add_mean(data, "defaults_by_period", out.period_defaults.astype(float), ("period",))
 
-    add_mean("loss", out.party_loss, ("party",))
+    add_mean(data, "loss", out.party_loss, ("party",))
     party_tail = np.stack([tail_table(out.party_loss[:, j], quantiles) for j in range(len(PARTIES))])
     for row, suffix in enumerate(("quantile", "quantile_se", "es", "es_se")):
         data[f"loss_{suffix}"] = (("party", "quantile"), party_tail[:, row, :])
@@ -109,7 +111,7 @@ def build_dataset(out, plan, scenario: Scenario, seed: int, method: str) -> xr.D
     data["pool_exhaustion_prob"], data["pool_exhaustion_prob_se"] = ((), p), ((), se)
     p, se = _probability(out.stop_month >= 0)
     data["stop_rule_prob"], data["stop_rule_prob_se"] = ((), p), ((), se)
-    add_mean("pool_balance", out.pool_balance, ("period",))
+    add_mean(data, "pool_balance", out.pool_balance, ("period",))
     data["pool_balance_quantile"] = (
         ("period", "quantile"),
         np.quantile(out.pool_balance, quantiles, axis=0, method="inverted_cdf").T,
@@ -118,14 +120,14 @@ def build_dataset(out, plan, scenario: Scenario, seed: int, method: str) -> xr.D
         ("period", "quantile"),
         np.quantile(out.pool_balance, 1.0 - quantiles, axis=0, method="inverted_cdf").T,
     )
-    add_mean("guarantor_capital", out.guarantor_capital, ("period",))
-    add_mean("credit_supplied", out.credit)
-    add_mean("fiscal_cost", out.fiscal_cost)
+    add_mean(data, "guarantor_capital", out.guarantor_capital, ("period",))
+    add_mean(data, "credit_supplied", out.credit)
+    add_mean(data, "fiscal_cost", out.fiscal_cost)
     add_tail("fiscal_cost", out.fiscal_cost)
-    add_mean("subsidy", out.subsidy)
-    add_mean("guarantee_compensation", out.compensation)
-    add_mean("bank_reward", out.reward)
-    add_mean("bank_net_income", out.bank_income)
+    add_mean(data, "subsidy", out.subsidy)
+    add_mean(data, "guarantee_compensation", out.compensation)
+    add_mean(data, "bank_reward", out.reward)
+    add_mean(data, "bank_net_income", out.bank_income)
 
     ds = xr.Dataset(
         data,

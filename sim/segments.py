@@ -94,9 +94,10 @@ def segment_losses(
     for s in options.values():
         if s.bank not in gross_by_bank_share:
             plan = compile_plan(_with_shares(scenario, s), portfolio)
-            gross_by_bank_share[s.bank] = _segment_gross(plan, key, segment, n_seg, n_paths)
-    amount = np.bincount(segment, weights=portfolio.amount, minlength=n_seg)
-    margin = np.bincount(segment, weights=plan.margin_full, minlength=n_seg) / amount
+            gross_by_bank_share[s.bank] = _segment_gross(plan, key, segment[plan.loan_order], n_seg, n_paths)
+    in_plan = segment[plan.loan_order]  # the per-loan arrays below are in plan order
+    amount = np.bincount(in_plan, weights=plan.amount, minlength=n_seg)
+    margin = np.bincount(in_plan, weights=plan.margin_full, minlength=n_seg) / amount
 
     per_yuan = np.stack([gross_by_bank_share[s.bank] for s in options.values()], axis=2) / amount[None, :, None]
     party_loss = per_yuan[..., None] * shares[None, None, :, :]
@@ -105,8 +106,8 @@ def segment_losses(
     balance_months_per_yuan = balance_months(term, term, plan.amortizing[plan.product], 1.0)
     # full-term subsidy (an upper bound: defaults stop interest, the per-firm cap is ignored)
     subsidy = np.minimum(pol.interest_subsidy_share * plan.rate * balance_months_per_yuan / 12.0,
-                         pol.interest_subsidy_cap_principal) * portfolio.amount
-    subsidy_per_yuan = np.bincount(segment, weights=subsidy, minlength=n_seg) / amount
+                         pol.interest_subsidy_cap_principal) * plan.amount
+    subsidy_per_yuan = np.bincount(in_plan, weights=subsidy, minlength=n_seg) / amount
     reward_per_yuan = pol.bank_reward_amount / pol.bank_reward_step
     other = (party_loss[..., GOVERNMENT] + party_loss[..., REGUARANTOR]
              + pol.guarantee_compensation_rate * party_loss[..., GUARANTOR]

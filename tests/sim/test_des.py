@@ -109,7 +109,7 @@ def test_twin_settles_each_path_like_the_engine_waterfall(name, overrides):
         got = simulate_path(plan, terms, ops, draws, cohorts)
         loans = np.flatnonzero(draws.month >= 0)
         loans = loans[np.argsort(plan.start[loans], kind="stable")]
-        want = settle_given_defaults(plan, loans, draws.month[loans], draws.recovery[loans])
+        want = settle_given_defaults(plan, plan.loan_order[loans], draws.month[loans], draws.recovery[loans])
         np.testing.assert_allclose(got.party_loss, want.party_loss[0], rtol=1e-9, atol=1e-3)
         np.testing.assert_allclose(got.pool_balance, want.pool_balance[0], rtol=1e-9, atol=1e-3)
         assert got.gross_loss == pytest.approx(want.gross_loss[0], abs=1e-3)
