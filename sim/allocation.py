@@ -11,7 +11,7 @@ import xarray as xr
 
 from models.optimize import AllocationProblem, AllocationResult, ConstraintCheck, evaluate_plan, frontier, solve
 from models.portfolio import Portfolio
-from models.scenario import Scenario, Shares
+from models.scenario import Scenario, ScenarioError, Shares
 from sim.plan import BANK, GUARANTOR, POOL
 from sim.segments import SegmentLosses, segment_losses
 
@@ -31,7 +31,7 @@ def sharing_options(scenario: Scenario) -> dict[str, Shares]:
         return dict(scenario.optimize.options)
     own = {s.as_tuple(): s for s in scenario.contract.shares.values()}
     if len(own) != 1:
-        raise ValueError(
+        raise ScenarioError(
             f"{scenario.source}: optimize.options: products share losses differently; "
             "list the sharing options to choose from in [optimize.options.<name>]"
         )

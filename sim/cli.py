@@ -330,8 +330,6 @@ def optimize(scenario: str, budget: float, alpha: float | None, n_scenarios: int
         outcome = run_optimize(sc, build_portfolio(sc), budget, alpha, n_scenarios, seed, method)
     except (PortfolioError, ScenarioError, OptimizationError) as exc:
         fail(str(exc))
-    except ValueError as exc:  # a menu the scenario cannot offer
-        fail(str(exc))
     try:
         with atomic_folder(target) as tmp:
             write_json(tmp / "plan.json", plan_json(outcome, budget))

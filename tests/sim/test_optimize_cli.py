@@ -58,3 +58,26 @@ def test_infeasible_budget_is_explained_with_exit_code_2(tmp_path):
     assert result.exit_code == 2, result.output
     assert "budget" in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_a_menu_is_required_when_products_share_differently(tmp_path):
+    scenario = tmp_path / "two_products.toml"
+    scenario.write_text("""
+[portfolio.synthetic]
+products = { a = 0.5, b = 0.5 }
+
+[products.a]
+[products.b]
+
+[contract.shares.a]
+bank = 0.2
+pool = 0.8
+
+[contract.shares.b]
+bank = 0.5
+pool = 0.5
+""", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["optimize", str(scenario), "--budget", "1e7", "--scenarios", "100",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "two_products.toml: optimize.options: products share losses differently" in result.output
