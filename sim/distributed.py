@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -174,14 +175,16 @@ class _Job:
         self.out = allocate_outputs(n_paths, plan.horizon // plan.period_months)
         key = run_key(seed)
         [plan_future] = client.scatter([plan], broadcast=True)
-        token = tokenize(plan_future.key, int(key), n_paths, block_size)
+        # A nonce per run: a new run must never share task keys with an earlier,
+        # possibly still cancelling, run of the same arguments.
+        token = tokenize(plan_future.key, int(key), n_paths, block_size, uuid.uuid4().hex)
         self.rows: dict[str, tuple[int, int]] = {}
         self.futures = []
         for i, lo in enumerate(range(0, n_paths, block_size)):
             hi = min(n_paths, lo + block_size)
             future = client.submit(
                 _block, plan_future, key, lo, hi - lo,
-                key=f"riskpool-block-{tag}-{token}-{i}", pure=True, retries=2,
+                key=f"riskpool-block-{tag}-{token}-{i}", retries=2,
             )
             self.rows[future.key] = (lo, hi)
             self.futures.append(future)
@@ -208,6 +211,8 @@ def _run_jobs(client, specs, progress, timeout: float | None) -> list[_Job]:
         owner = {f.key: job for job in jobs for f in job.futures}
         futures = [f for job in jobs for f in job.futures]
         for future, result in distributed.as_completed(futures, with_results=True, timeout=timeout):
+            if future.status != "finished" or isinstance(result, BaseException):
+                raise RuntimeError(f"block {future.key} did not finish ({future.status}): {result!r}")
             n = owner[future.key].place(future.key, result)
             future.release()
             if progress is not None:
