@@ -4,6 +4,7 @@ it, and re-check the plan on scenarios drawn with a fresh seed."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,19 +64,29 @@ def allocation_problem(scenario: Scenario, losses: SegmentLosses, budget: float,
     )
 
 
+def _cluster(scheduler):
+    if scheduler is None:
+        return contextlib.nullcontext(None)
+    from sim.distributed import client_for
+
+    return client_for(scheduler)
+
+
 def optimize(scenario: Scenario, portfolio: Portfolio, budget: float, alpha: float | None = None,
              n_scenarios: int | None = None, seed: int | None = None, method: str = "auto",
-             with_frontier: bool = True) -> Outcome:
-    """Solve for `budget` (yuan) and re-check the plan out of sample (seed + 1)."""
+             with_frontier: bool = True, scheduler: str | None = None) -> Outcome:
+    """Solve for `budget` (yuan) and re-check the plan out of sample (seed + 1);
+    with a Dask `scheduler` the loss scenarios are simulated there."""
     opt = scenario.optimize
     alpha = opt.alpha if alpha is None else alpha
     n = opt.n_scenarios if n_scenarios is None else n_scenarios
     seed = scenario.simulation.seed if seed is None else seed
     options = sharing_options(scenario)
-    losses = segment_losses(scenario, portfolio, options, opt.score_bands, n, seed)
+    with _cluster(scheduler) as client:  # one client for both scenario sets
+        losses = segment_losses(scenario, portfolio, options, opt.score_bands, n, seed, client)
+        fresh = segment_losses(scenario, portfolio, options, opt.score_bands, n, seed + 1, client)
     problem = allocation_problem(scenario, losses, budget, alpha)
     result = solve(problem, method=method)
-    fresh = segment_losses(scenario, portfolio, options, opt.score_bands, n, seed + 1)
     checks = evaluate_plan(result, allocation_problem(scenario, fresh, budget, alpha))
     fr = None
     if with_frontier and opt.frontier_points > 0:

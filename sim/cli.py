@@ -313,9 +313,11 @@ def format_plan(outcome) -> str:
               show_default=True, help="Full CVaR LP, or cutting planes (adds only violated scenario rows).")
 @click.option("--out", type=click.Path(file_okay=False), help="Results folder; must not exist.")
 @click.option("--quiet", is_flag=True, help="Print only where the results went.")
+@click.option("--scheduler", metavar="local|ADDRESS",
+              help="Simulate the loss scenarios on Dask (as for run); the LP is solved here.")
 @set_option
 def optimize(scenario: str, budget: float, alpha: float | None, n_scenarios: int | None, seed: int | None,
-             method: str, out: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+             method: str, out: str | None, quiet: bool, scheduler: str | None, overrides: tuple[str, ...]) -> None:
     """Choose the pool size, the sharing option and credit per segment that maximise
     credit supplied within a fiscal budget and CVaR limits (PuLP + HiGHS)."""
     from models.optimize import OptimizationError
@@ -326,8 +328,10 @@ def optimize(scenario: str, budget: float, alpha: float | None, n_scenarios: int
 
     sc = load_or_fail(scenario, overrides)
     target = results_folder(sc, out, "-optimize")
+    scheduler = dask_scheduler(scheduler)
     try:
-        outcome = run_optimize(sc, build_portfolio(sc), budget, alpha, n_scenarios, seed, method)
+        outcome = run_optimize(sc, build_portfolio(sc), budget, alpha, n_scenarios, seed, method,
+                               scheduler=scheduler)
     except (PortfolioError, ScenarioError, OptimizationError) as exc:
         fail(str(exc))
     try:

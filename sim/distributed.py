@@ -144,23 +144,58 @@ def _serialise_launches() -> bool:
         return True
 
 
-def _block(plan: Plan, key: np.uint64, first_path: int, n: int) -> PathOutputs:
-    """Per-path outputs of paths first_path .. first_path + n - 1, on one
-    numba thread (a pure function of its arguments: safe to retry anywhere)."""
+def _on_one_thread(kernel, *args):
+    """Run a parallel numba kernel on one thread (tasks, not threads, are the
+    unit of parallelism on a cluster)."""
     import numba
 
-    out = allocate_outputs(n, plan.horizon // plan.period_months)
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
         if _serialise_launches():
             with _WORKQUEUE_LOCK:
-                simulate_block(plan, key, first_path, out, 1)
-        else:
-            simulate_block(plan, key, first_path, out, 1)
+                return kernel(*args)
+        return kernel(*args)
     finally:
         numba.set_num_threads(previous)
+
+
+def _block(plan: Plan, key: np.uint64, first_path: int, n: int) -> PathOutputs:
+    """Per-path outputs of paths first_path .. first_path + n - 1 (a pure
+    function of its arguments: safe to retry anywhere)."""
+    out = allocate_outputs(n, plan.horizon // plan.period_months)
+    _on_one_thread(simulate_block, plan, key, first_path, out, 1)
     return out
+
+
+def _segment_block(plan: Plan, key: np.uint64, segment: np.ndarray, n_segments: int,
+                   first_path: int, n: int) -> np.ndarray:
+    """Gross loss per segment of paths first_path .. first_path + n - 1."""
+    from sim.segments import segment_gross
+
+    return _on_one_thread(segment_gross, plan, key, segment, n_segments, first_path, n)
+
+
+def segment_gross_distributed(plan: Plan, key: np.uint64, segment: np.ndarray, n_segments: int,
+                              n_paths: int, scheduler, block_size: int = 4096) -> np.ndarray:
+    """`sim.segments.segment_gross` for paths 0 .. n_paths - 1, one task per block
+    of paths, concatenated in path order: identical to the in-process result."""
+    with client_for(scheduler) as client:
+        [plan_future] = client.scatter([plan], broadcast=True)
+        nonce = uuid.uuid4().hex
+        futures = [
+            client.submit(_segment_block, plan_future, key, segment, n_segments, lo,
+                          min(block_size, n_paths - lo), key=f"riskpool-segments-{nonce}-{i}", retries=2)
+            for i, lo in enumerate(range(0, n_paths, block_size))
+        ]
+        try:
+            parts = client.gather(futures)
+        except BaseException:
+            client.cancel(futures, force=True)
+            raise
+        finally:
+            plan_future.release()
+    return np.concatenate(parts, axis=0)
 
 
 class _Job:

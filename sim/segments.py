@@ -54,8 +54,9 @@ def segment_index(portfolio: Portfolio, score_bands: list[float]) -> tuple[np.nd
 
 
 @njit(parallel=True, cache=True)
-def _segment_gross(plan, key, segment, n_segments, n_paths):
-    """Gross loss (yuan) per path and segment."""
+def segment_gross(plan, key, segment, n_segments, first_path, n_paths):
+    """Gross loss (yuan) per segment of paths first_path .. first_path + n_paths - 1
+    (`segment` gives each plan loan's segment)."""
     out = np.zeros((n_paths, n_segments))
     n_loans = plan.amount.size
     for c in prange((n_paths + CHUNK - 1) // CHUNK):
@@ -65,7 +66,7 @@ def _segment_gross(plan, key, segment, n_segments, n_paths):
         ead = np.zeros(n_loans)
         rec = np.zeros(n_loans)
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
-            n, _ = sample_path_losses(plan, key, p, sector_factor, def_loan, def_month, ead, rec)
+            n, _ = sample_path_losses(plan, key, first_path + p, sector_factor, def_loan, def_month, ead, rec)
             for k in range(n):
                 out[p, segment[def_loan[k]]] += ead[k] * (1.0 - rec[k])
     return out
@@ -83,8 +84,11 @@ def segment_losses(
     score_bands: list[float],
     n_paths: int,
     seed: int,
+    scheduler=None,
 ) -> SegmentLosses:
-    """Simulate `n_paths` scenarios and express every party's loss per yuan lent."""
+    """Simulate `n_paths` scenarios and express every party's loss per yuan lent;
+    with a Dask `scheduler` (address, "local" or a Client) the paths run there,
+    with identical results."""
     segment, labels = segment_index(portfolio, score_bands)
     n_seg = len(labels)
     key = run_key(seed)
@@ -94,7 +98,14 @@ def segment_losses(
     for s in options.values():
         if s.bank not in gross_by_bank_share:
             plan = compile_plan(_with_shares(scenario, s), portfolio)
-            gross_by_bank_share[s.bank] = _segment_gross(plan, key, segment[plan.loan_order], n_seg, n_paths)
+            in_plan = segment[plan.loan_order]
+            if scheduler is None:
+                gross = segment_gross(plan, key, in_plan, n_seg, 0, n_paths)
+            else:
+                from sim.distributed import segment_gross_distributed
+
+                gross = segment_gross_distributed(plan, key, in_plan, n_seg, n_paths, scheduler)
+            gross_by_bank_share[s.bank] = gross
     in_plan = segment[plan.loan_order]  # the per-loan arrays below are in plan order
     amount = np.bincount(in_plan, weights=plan.amount, minlength=n_seg)
     margin = np.bincount(in_plan, weights=plan.margin_full, minlength=n_seg) / amount

@@ -192,3 +192,20 @@ def test_cli_with_a_local_cluster_writes_the_same_results(tmp_path):
                                 read_netcdf(tmp_path / "there" / "results.nc"))
     for name in ("summary.json", "summary.csv", "scenario.toml"):
         assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
+
+
+@needs_dask
+def test_optimizer_scenarios_on_the_cluster_are_identical(client):
+    import numpy as np
+
+    from models.scenario import Shares, load_scenario
+    from sim.plan import build_portfolio
+    from sim.segments import segment_losses
+
+    sc = load_scenario("scenarios/shijiazhuang_score_loan.toml")
+    pf = build_portfolio(sc)
+    options = {"own": sc.contract.shares["score_loan"], "bank20_pool80": Shares(bank=0.2, pool=0.8)}
+    here = segment_losses(sc, pf, options, [0, 600, 1000], n_paths=1500, seed=4)
+    there = segment_losses(sc, pf, options, [0, 600, 1000], n_paths=1500, seed=4, scheduler=client)
+    np.testing.assert_array_equal(here.party_loss, there.party_loss)
+    np.testing.assert_array_equal(here.other_fiscal_cost, there.other_fiscal_cost)
