@@ -297,23 +297,34 @@ def sweep_distributed(
     block_size: int | None = None,
     *,
     timeout: float | None = None,
+    memory_bytes: int = 2**30,
 ) -> xr.Dataset:
-    """`sim.sweep.run_sweep` on a Dask cluster: every point's blocks are
-    submitted at once (points x blocks tasks, common random numbers), and the
-    result is identical to `run_sweep` with the same arguments."""
+    """`sim.sweep.run_sweep` on a Dask cluster (common random numbers), identical
+    to `run_sweep` with the same arguments. Points run in waves whose per-path
+    arrays fit in `memory_bytes`; each point is reduced to its (small) Dataset
+    of estimates as soon as its wave is in, so the sweep's size is bounded by
+    the estimates, not by points x paths."""
     from sim import sweep
 
     axes = sweep.sweep_axes(scenario, grid or {})
     points = sweep.point_scenarios(scenario, axes)
     seed = scenario.simulation.seed if seed is None else int(seed)
     prepared = [prepare_run(pt, n_paths, seed, block_size, None, None) for pt in points]
+    per_point = max(_output_bytes(plan, n) for plan, n, *_ in prepared)
+    wave = max(1, int(memory_bytes // per_point))
+    datasets = []
     with client_for(scheduler) as client:
-        specs = [(plan, n, s, b, f"sweep{i}") for i, (plan, n, s, b, _) in enumerate(prepared)]
-        jobs = _run_jobs(client, specs, progress, timeout)
-    datasets = [
-        build_dataset(job.out, plan, pt, seed=s, method=method)
-        for job, pt, (plan, _, s, _, method) in zip(jobs, points, prepared)
-    ]
+        for first in range(0, len(points), wave):
+            batch = range(first, min(len(points), first + wave))
+            specs = [(prepared[i][0], prepared[i][1], prepared[i][2], prepared[i][3], f"sweep{i}") for i in batch]
+            jobs = _run_jobs(client, specs, progress, timeout)
+            for job, i in zip(jobs, batch):
+                plan, _, s, _, method = prepared[i]
+                datasets.append(build_dataset(job.out, plan, points[i], seed=s, method=method))
+            del jobs  # the wave's per-path arrays
     return sweep.combine_points(scenario, axes, datasets)
 
 
+def _output_bytes(plan: Plan, n_paths: int) -> int:
+    """Memory of one run's per-path outputs."""
+    return sum(a.nbytes for a in allocate_outputs(1, plan.horizon // plan.period_months)) * n_paths

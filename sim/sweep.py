@@ -148,8 +148,11 @@ def combine_points(scenario: Scenario, axes: dict[str, list[Any]], datasets: lis
     combined = combined.drop_vars([v for v in combined.data_vars if v.endswith("_curve")])
     combined["scenario_sha256"] = ("point", np.array(shas))
     names = [dim_name(k) for k in axes]
-    index = {n: ("point", list(col)) for n, col in zip(names, zip(*itertools.product(*axes.values())))}
-    combined = combined.assign_coords(index).set_index(point=names).unstack("point")
+    if len(names) == 1:  # one key: the point dimension simply becomes it
+        combined = combined.rename(point=names[0]).assign_coords({names[0]: list(axes.values())[0]})
+    else:
+        index = {n: ("point", list(col)) for n, col in zip(names, zip(*itertools.product(*axes.values())))}
+        combined = combined.assign_coords(index).set_index(point=names).unstack("point")
     for name, key in zip(names, axes):
         combined[name].attrs["key"] = key
     combined.attrs["sweep_keys"] = list(axes)

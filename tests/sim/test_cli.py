@@ -227,3 +227,14 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
     bar(60)
     err = capsys.readouterr().err
     assert "40/100 paths" in err and "100/100 paths" in err and "ETA" in err
+
+
+def test_sweep_over_a_single_key(tmp_path):
+    out = tmp_path / "one"
+    result = invoke("sweep", SCENARIO, "--grid", "contract.pool.size=10e6,40e6", "--paths", "500",
+                    "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    ds = read_netcdf(out / "results.nc")
+    assert dict(ds.pool_exhaustion_prob.sizes) == {"pool_size": 2}
+    assert float(ds.pool_exhaustion_prob.sel(pool_size=10e6)) >= float(ds.pool_exhaustion_prob.sel(pool_size=40e6))
+    assert_png(out / "exhaustion_vs_pool.png")

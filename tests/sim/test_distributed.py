@@ -89,6 +89,22 @@ def test_sweep_is_identical_to_run_sweep(client, monkeypatch):
     assert sum(seen) == 4 * 500 and len(seen) == 4 * 4
 
 
+def test_sweep_in_waves_of_bounded_memory_is_identical(client, monkeypatch):
+    import sim.distributed as dist
+
+    sc = scenario()
+    grid = {"contract.pool.size": [2e6, 4e6, 8e6]}
+    reference = run_sweep(sc, grid, n_paths=400, seed=5)
+    waves = []
+    run_jobs = dist._run_jobs
+    monkeypatch.setattr(dist, "_run_jobs", lambda c, specs, *a: waves.append(len(specs)) or run_jobs(c, specs, *a))
+    one_point = dist._output_bytes(dist.prepare_run(sc, 400, 5, None, None, None)[0], 400)
+    ds = sweep_distributed(sc, grid, n_paths=400, seed=5, scheduler=client, timeout=TIMEOUT,
+                           memory_bytes=2 * one_point)
+    assert waves == [2, 1]  # at most two points' per-path arrays in memory at once
+    xr.testing.assert_identical(ds, reference)
+
+
 def _interrupt(n):
     raise KeyboardInterrupt
 
