@@ -504,18 +504,18 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     return scenario_from_mapping(raw, source=str(p), base_dir=p.resolve().parent)
 
 
-def _finite_only(value: Any) -> Any:
-    """TOML has inf but JSON hashing and None need care: drop None, keep the rest."""
+def _without_none(value: Any) -> Any:
+    """TOML has no null: drop None values (unset optional keys), keep the rest."""
     if isinstance(value, dict):
-        return {k: _finite_only(v) for k, v in value.items() if v is not None}
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_finite_only(v) for v in value]
+        return [_without_none(v) for v in value]
     return value
 
 
 def to_toml(scenario: Scenario) -> str:
     """The resolved scenario as TOML (defaults filled in), to repeat a run exactly."""
-    return tomli_w.dumps(_finite_only(scenario.model_dump(mode="python")))
+    return tomli_w.dumps(_without_none(scenario.model_dump(mode="python")))
 
 
 def scenario_sha256(scenario: Scenario) -> str:

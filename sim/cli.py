@@ -336,11 +336,11 @@ def optimize(scenario: str, budget: float, alpha: float | None, n_scenarios: int
         fail(str(exc))
     try:
         with atomic_folder(target) as tmp:
+            plan = plan_dataset(outcome, sc, budget)
             write_json(tmp / "plan.json", plan_json(outcome, budget))
-            write_netcdf(plan_dataset(outcome, sc, budget), tmp / "plan.nc")
+            write_netcdf(plan, tmp / "plan.nc")
             toml_text = to_toml(sc)
             (tmp / "scenario.toml").write_text(toml_text, encoding="utf-8")
-            plan = plan_dataset(outcome, sc, budget)
             if outcome.frontier is not None:
                 write_netcdf(outcome.frontier, tmp / "frontier.nc")
             write_report(plan, tmp, toml_text, outcome.frontier)

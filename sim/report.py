@@ -106,15 +106,13 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
     folder = Path(folder)
     is_sweep = "sweep_keys" in ds.attrs
     sections = [f"<h1>riskpool report: {html.escape(str(ds.attrs.get('scenario_name', '')))}</h1>"]
-    if "chosen_option" in ds.attrs:
-        sections += ["<h2>Optimal plan</h2>", _plan_table(ds)]
-    elif is_sweep or "n_paths" in ds.attrs:
+    if "chosen_option" not in ds.attrs:  # a simulation (run, sweep or twin), not a plan
         sections.append(
             f"<p class='note'>{ds.attrs.get('n_paths', 0):,} paths · seed {ds.attrs.get('seed')} · "
             f"scenario sha256 {str(ds.attrs.get('scenario_sha256', ''))[:12]} · riskpool "
             f"{ds.attrs.get('riskpool_version', '')} · money in 万元 (10 000 yuan), ± 1 standard error</p>")
     if "chosen_option" in ds.attrs:
-        pass  # the plan's own section is above; only the frontier follows
+        sections += ["<h2>Optimal plan</h2>", _plan_table(ds)]
     elif ds.attrs.get("engine") == "des":
         sections += ["<h2>Operations (SimPy twin)</h2>", f"<pre>{html.escape(format_operations(ds))}</pre>"]
     elif is_sweep:
