@@ -5,7 +5,8 @@
         whatever NUMBA_CACHE_DIR the parent set (a fresh, empty one).
     python -m benchmarks._child cell N_LOANS N_PATHS
         W4: build the W1 plan with N_LOANS loans (sparse), warm the kernels on
-        a few paths, then time `simulate_paths` over N_PATHS paths (threads=1)
+        a few paths, then time the loss-only run `simulate_losses` over N_PATHS
+        paths (threads=1)
         and measure the peak RSS growth of that call alone (Linux: VmHWM reset
         through /proc/self/clear_refs; elsewhere ru_maxrss, an upper bound).
 
@@ -87,13 +88,12 @@ def cold(scenario: str, n_paths: int) -> dict:
 
 def cell(n_loans: int, n_paths: int) -> dict:
     from benchmarks.workloads import engine_losses, w1_loans, w1_plan
-    from sim.engine import allocate_outputs
 
     engine_losses(w1_plan(w1_loans(50), "sparse"), 64)  # load the cached kernels on a tiny book, so
     # the big book's scratch arrays are first allocated inside the measured call
     loans = w1_loans(n_loans)
     plan = w1_plan(loans, "sparse")
-    outputs = sum(a.nbytes for a in allocate_outputs(n_paths, plan.horizon // plan.period_months))
+    outputs = n_paths * 8  # the per-path loss, float64
     import gc
 
     gc.collect()

@@ -19,9 +19,6 @@ import os
 # Before NumPy loads: one BLAS thread, so the NumPy peer is single-threaded too.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-# Two numba threads in the pool so the one 2-thread W1 figure can be taken;
-# every other timing asks simulate_paths for threads=1.
-os.environ.setdefault("NUMBA_NUM_THREADS", "2")
 
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -36,9 +33,8 @@ def warm_numba():
     """Compile (or load from the numba cache) everything the timed calls use."""
     t = time.perf_counter()
     import sim
-    from benchmarks import _diag
     from benchmarks.peers import dense_floor, sparse_floor
-    from benchmarks.workloads import DEFAULT_SCENARIO, engine_losses, w1_loans, w1_plan
+    from benchmarks.workloads import DEFAULT_SCENARIO, engine_full_losses, engine_losses, w1_loans, w1_plan
     from models.scenario import load_scenario
 
     loans = w1_loans(50)
@@ -46,7 +42,7 @@ def warm_numba():
         plan = w1_plan(loans, method)
         engine_losses(plan, 70, threads=1)
         engine_losses(plan, 70, threads=2)
-        _diag.sampler_losses(plan, 10, 1)
+        engine_full_losses(plan, 70, threads=1)
     dense_floor.warm()
     sparse_floor.warm()
     sim.run(load_scenario(DEFAULT_SCENARIO), n_paths=70, threads=1)

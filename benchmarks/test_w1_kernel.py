@@ -2,8 +2,9 @@
 [1 M, 10 M], one-factor Gaussian copula rho = 0.15, one 12-month period, no
 recovery; per-path total loss over W1_PATHS paths (default 20 000).
 
-Engine = simulate_paths(compile_plan(scenario, portfolio, "sparse"), ...) with
-threads=1 (also "dense", and one 2-thread figure). Peers: the NumPy baseline,
+Engine = sim.engine.simulate_losses(compile_plan(scenario, portfolio, "sparse"),
+...) with threads=1, the engine's loss-only run (also "dense", one 2-thread
+figure, and the full engine with its waterfall, `simulate_paths`). Peers: the NumPy baseline,
 the dense floor, financepy (when available). The last test is the
 correctness gate: engine and NumPy peer agree on the mean and the 99 %
 quantile within 4 combined standard errors.
@@ -15,11 +16,9 @@ import json
 import os
 import subprocess
 
-import numba
 import numpy as np
 import pytest
 
-from benchmarks import _diag
 from benchmarks._report import CACHE, MEASUREMENTS, Measurement, note, record, timed
 from benchmarks.peers.dense_floor import floor_losses
 from benchmarks.peers.numpy_peer import numpy_losses
@@ -29,6 +28,7 @@ from benchmarks.workloads import (
     W1_PATHS,
     W1_SEED,
     agreement,
+    engine_full_losses,
     engine_losses,
     summary,
     w1_expected_mean,
@@ -61,8 +61,6 @@ def test_w1_engine(benchmark, method, rounds):
 
 
 def test_w1_engine_two_threads(benchmark):
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("NUMBA_NUM_THREADS < 2: no 2-thread figure")
     plan = w1_plan(LOANS, "sparse")
     losses, sec = timed(benchmark, engine_losses, 3, plan, W1_PATHS, W1_SEED, 2)
     m = record(Measurement("W1", "engine sparse, 2 threads", "engine", sec, 3, WORK, threads=2, size=SIZE))
@@ -72,26 +70,17 @@ def test_w1_engine_two_threads(benchmark):
     benchmark.extra_info.update(loan_paths_per_s=m.rate)
 
 
-def test_w1_engine_sampler_only(benchmark):
-    """Diagnostic: factors + sparse sampler + sum of amounts, no waterfall."""
+def test_w1_engine_full_waterfall(benchmark):
+    """The full engine on W1: default months, exposures, recoveries and the
+    waterfall settled on every path (what `sim.run` does); same defaults as the
+    loss-only run, so the same per-path gross loss."""
     plan = w1_plan(LOANS, "sparse")
-    (losses, counts), sec = timed(benchmark, _diag.sampler_losses, 3, plan, W1_PATHS, W1_SEED)
-    m = record(Measurement("W1", "engine sparse sampler only", "diag", sec, 3, WORK, size=SIZE,
-                           extra={"defaults_per_path": float(counts.mean())}))
-    full = CACHE.get("w1:engine sparse")
-    if full is not None:  # same draws, same defaults: identical losses
-        np.testing.assert_allclose(losses, full, rtol=1e-12)
-    text = (f"W1 diag: {counts.mean():.1f} defaults/path and {plan.bucket_threshold.size} sampling buckets; "
-            f"the engine's sparse sampler alone runs {m.rate / 1e6:.1f} M loan-paths/s "
-            f"({sec / W1_PATHS * 1e6:.1f} us/path, {sec / counts.sum() * 1e9:.0f} ns per default)")
-    engine = MEASUREMENTS.get(("W1", "engine sparse"))
-    if engine is not None:
-        rest = (engine.seconds - sec) / W1_PATHS * 1e6
-        text += (f"; the full engine takes {engine.seconds / W1_PATHS * 1e6:.1f} us/path, so exposure, "
-                 f"recovery and settle_path add {rest:.1f} us/path ({rest * 1e3 / counts.mean():.0f} ns "
-                 "per default)")
-    note(text)
-    benchmark.extra_info.update(loan_paths_per_s=m.rate, defaults_per_path=float(counts.mean()))
+    losses, sec = timed(benchmark, engine_full_losses, 2, plan, W1_PATHS, W1_SEED, 1)
+    m = record(Measurement("W1", "engine full waterfall", "engine", sec, 2, WORK, size=SIZE))
+    lean = CACHE.get("w1:engine sparse")
+    if lean is not None:
+        np.testing.assert_allclose(losses, lean, rtol=1e-12)
+    benchmark.extra_info.update(loan_paths_per_s=m.rate)
 
 
 def test_w1_numpy_peer(benchmark):
@@ -110,8 +99,9 @@ def test_w1_dense_floor(benchmark):
 
 
 def test_w1_sparse_floor(benchmark):
-    """Diagnostic: a lean exact sparse sampler for W1 only (benchmarks/peers/sparse_floor.py),
-    i.e. what the engine's sparse method could cost on this book with a fast path."""
+    """Diagnostic: a lean exact sparse sampler written for W1 alone
+    (benchmarks/peers/sparse_floor.py: one factor, no recovery, Box-Muller Z),
+    beside the engine's general loss-only run."""
     losses, sec = timed(benchmark, sparse_floor_losses, 5, LOANS.pd, LOANS.amount, LOANS.rho, W1_PATHS,
                         W1_SEED + 3)
     m = record(Measurement("W1", "sparse floor (lean W1-only sampler)", "diag", sec, 5, WORK, size=SIZE))

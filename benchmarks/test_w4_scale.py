@@ -1,9 +1,9 @@
 """W4 scale: the W1 book (sparse sampler, one 12-month period) at 2 k, 20 k and
 200 k loans x 10 k, 100 k and 1 M paths, each cell in a fresh subprocess
-(benchmarks/_child.py): throughput in loan-paths/s and the peak RSS growth of
-the simulate_paths call, split into the per-path outputs simulate_paths
-allocates by design (~190 bytes a path with one period) and the rest (the
-"working" memory, which should not depend on the path count).
+(benchmarks/_child.py), through the engine's loss-only run as W1: throughput
+in loan-paths/s and the peak RSS growth of the `simulate_losses` call, split
+into the per-path output it allocates by design (8 bytes a path) and the rest
+(the "working" memory, which should not depend on the path count).
 
 Cells are run smallest first. A cell whose estimated time (from the
 throughput of the cells before it) exceeds RISKPOOL_BENCH_CELL_S (default

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -129,42 +128,11 @@ def client_for(scheduler: Any) -> Iterator[Any]:
         yield client
 
 
-# numba's fallback "workqueue" threading layer aborts the process when two
-# threads launch parallel kernels at once (a worker with --nthreads > 1 and
-# neither OpenMP nor TBB): such launches are serialised in that case only.
-_WORKQUEUE_LOCK = threading.Lock()
-
-
-def _serialise_launches() -> bool:
-    import numba
-
-    try:
-        return numba.threading_layer() == "workqueue"
-    except ValueError:  # no parallel kernel has run yet in this process
-        return True
-
-
-def _on_one_thread(kernel, *args):
-    """Run a parallel numba kernel on one thread (tasks, not threads, are the
-    unit of parallelism on a cluster)."""
-    import numba
-
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        if _serialise_launches():
-            with _WORKQUEUE_LOCK:
-                return kernel(*args)
-        return kernel(*args)
-    finally:
-        numba.set_num_threads(previous)
-
-
 def _block(plan: Plan, key: np.uint64, first_path: int, n: int) -> PathOutputs:
     """Per-path outputs of paths first_path .. first_path + n - 1 (a pure
     function of its arguments: safe to retry anywhere)."""
     out = allocate_outputs(n, plan.horizon // plan.period_months)
-    _on_one_thread(simulate_block, plan, key, first_path, out, 1)
+    simulate_block(plan, key, first_path, out, 1)
     return out
 
 
@@ -173,7 +141,7 @@ def _segment_block(plan: Plan, key: np.uint64, segment: np.ndarray, n_segments: 
     """Gross loss per segment of paths first_path .. first_path + n - 1."""
     from sim.segments import segment_gross
 
-    return _on_one_thread(segment_gross, plan, key, segment, n_segments, first_path, n)
+    return segment_gross(plan, key, segment, n_segments, first_path, n, threads=1)
 
 
 def segment_gross_distributed(plan: Plan, key: np.uint64, segment: np.ndarray, n_segments: int,
@@ -275,8 +243,8 @@ def run_distributed(
 ) -> xr.Dataset:
     """`sim.run` on a Dask cluster: the same Dataset, bit for bit.
 
-    Arguments as `sim.run` (`threads` has no meaning here: one numba thread
-    per task); `scheduler` as `client_for`; `progress(n)` is called with each
+    Arguments as `sim.run` (`threads` has no meaning here: one thread per
+    task); `scheduler` as `client_for`; `progress(n)` is called with each
     block's path count as blocks complete; `timeout` (seconds, whole run)
     raises `TimeoutError` and cancels the run instead of waiting forever.
     """

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 import xarray as xr
-from numba import njit, prange
+from numba import njit
 
 from models.portfolio import Portfolio
 from models.scenario import PARTIES, Scenario
-from sim.kernels import fill_exposures, sample_path_losses
+from sim.kernels import draw_plan, fill_exposures, needs_months, sample_path_losses
 from sim.plan import Plan, build_portfolio, compile_plan
 from sim.results import build_dataset
 from sim.waterfall import N_EVENT_TYPES, settle_path
@@ -53,19 +54,10 @@ def slice_outputs(out: PathOutputs, lo: int, hi: int) -> PathOutputs:
 
 
 @njit(cache=True)
-def _simulate_path(plan, key, path, p, sector_factor, def_loan, def_month, ead, rec, paid, keys,
-                   year_guarantor, loan_default_month, firm_subsidy, out):
-    n, z = sample_path_losses(plan, key, path, sector_factor, def_loan, def_month, ead, rec)
-    out.systematic[p] = z
-    settle_path(plan, p, n, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
-                loan_default_month, firm_subsidy, out)
-
-
-@njit(cache=True)
 def _settle_given(plan, loans, months, recoveries, out):
     n = loans.size
     ead = np.zeros(max(n, 1))
-    fill_exposures(plan, n, loans, months, ead)
+    fill_exposures(draw_plan(plan), n, loans, months, ead)
     settle_path(plan, 0, n, loans, months, ead, recoveries, np.zeros((max(n, 1), out.party_loss.shape[1])),
                 np.zeros(max(n, 1) * N_EVENT_TYPES, np.int64), np.zeros(plan.n_event_years),
                 np.full(plan.amount.size, -1, np.int64), np.zeros(max(plan.n_firms, 1)), out)
@@ -88,32 +80,83 @@ def settle_given_defaults(plan: Plan, loans, months, recoveries) -> PathOutputs:
     return out
 
 
-@njit(parallel=True, cache=True)
-def simulate_block(plan, key, first_path, out, n_lanes):
-    """Simulate paths first_path .. first_path + len(out) - 1 into `out` rows.
+def run_lanes(lane_kernel, n_lanes: int, n_paths: int, *args) -> None:
+    """Call `lane_kernel(*args, lane, n_lanes)` for each lane, each on its own
+    thread (the kernels release the GIL). Lane `lane` takes every n_lanes-th
+    chunk of CHUNK paths from chunk `lane`; a path's result does not depend on
+    which lane computes it. Python threads rather than numba's parallel loops:
+    the same speed-up, and a cold start without compiling a parfor."""
+    n_lanes = max(1, min(int(n_lanes), (n_paths + CHUNK - 1) // CHUNK))
+    if n_lanes == 1:
+        lane_kernel(*args, 0, 1)
+        return
+    with ThreadPoolExecutor(n_lanes, thread_name_prefix="riskpool-lane") as pool:
+        for future in [pool.submit(lane_kernel, *args, lane, n_lanes) for lane in range(n_lanes)]:
+            future.result()
 
-    Each of `n_lanes` thread lanes (one per thread) allocates its loan-sized
-    scratch once and works through every n_lanes-th chunk of paths; a path's
-    result does not depend on which lane computes it."""
+
+def default_threads() -> int:
+    """Threads used when a run does not say: NUMBA_NUM_THREADS (all CPUs unless set)."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+@njit(cache=True, nogil=True)
+def _simulate_lane(plan, key, first_path, out, lane, n_lanes):
     n_paths = out.gross_loss.size
     n_loans = plan.amount.size
-    n_chunks = (n_paths + CHUNK - 1) // CHUNK
-    n_lanes = max(1, min(n_lanes, n_chunks))
-    for lane in prange(n_lanes):
-        sector_factor = np.empty(max(plan.n_sectors, 1))
-        def_loan = np.empty(n_loans, np.int64)
-        def_month = np.empty(n_loans, np.int64)
-        ead = np.empty(n_loans)
-        rec = np.empty(n_loans)
-        paid = np.empty((n_loans, out.party_loss.shape[1]))
-        keys = np.empty(n_loans * N_EVENT_TYPES, np.int64)
-        year_guarantor = np.empty(plan.n_event_years)
-        loan_default_month = np.full(n_loans, -1, np.int64)
-        firm_subsidy = np.zeros(max(plan.n_firms, 1))
-        for c in range(lane, n_chunks, n_lanes):
-            for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
-                _simulate_path(plan, key, first_path + p, p, sector_factor, def_loan, def_month, ead,
-                               rec, paid, keys, year_guarantor, loan_default_month, firm_subsidy, out)
+    sector_factor = np.empty(max(plan.n_sectors, 1))
+    def_loan = np.empty(n_loans, np.int64)
+    def_month = np.empty(n_loans, np.int64)
+    ead = np.empty(n_loans)
+    rec = np.empty(n_loans)
+    paid = np.empty((n_loans, out.party_loss.shape[1]))
+    keys = np.empty(n_loans * N_EVENT_TYPES, np.int64)
+    year_guarantor = np.empty(plan.n_event_years)
+    loan_default_month = np.full(n_loans, -1, np.int64)
+    firm_subsidy = np.zeros(max(plan.n_firms, 1))
+    d = draw_plan(plan)
+    for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
+        for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
+            n, z = sample_path_losses(d, key, first_path + p, True, sector_factor,
+                                      def_loan, def_month, ead, rec)
+            out.systematic[p] = z
+            settle_path(plan, p, n, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
+                        loan_default_month, firm_subsidy, out)
+
+
+def simulate_block(plan: Plan, key: np.uint64, first_path: int, out: PathOutputs, n_lanes: int) -> None:
+    """Simulate paths first_path .. first_path + len(out) - 1 into `out` rows,
+    on `n_lanes` threads."""
+    run_lanes(_simulate_lane, n_lanes, out.gross_loss.size, plan, key, first_path, out)
+
+
+@njit(cache=True, nogil=True)
+def _loss_lane(plan, key, first_path, want_month, segment, out, lane, n_lanes):
+    n_paths = out.shape[0]
+    n_loans = plan.amount.size
+    sector_factor = np.empty(max(plan.n_sectors, 1))
+    def_loan = np.empty(n_loans, np.int64)
+    def_month = np.empty(n_loans, np.int64)
+    ead = np.empty(n_loans)
+    rec = np.empty(n_loans)
+    d = draw_plan(plan)
+    for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
+        for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
+            n, _ = sample_path_losses(d, key, first_path + p, want_month, sector_factor, def_loan,
+                                      def_month, ead, rec)
+            for k in range(n):
+                out[p, segment[def_loan[k]]] += ead[k] * (1.0 - rec[k])
+
+
+def loss_block(plan: Plan, key: np.uint64, first_path: int, segment: np.ndarray, out: np.ndarray,
+               n_lanes: int) -> None:
+    """Add to out[p, s] the gross loss (yuan: exposure at default less
+    recovery) of segment s on path first_path + p, for every row p of `out`
+    (zeros on entry); `segment` gives each plan loan's segment. The same
+    defaults, exposures and recoveries as `simulate_block`, without the
+    waterfall."""
+    run_lanes(_loss_lane, n_lanes, out.shape[0], plan, key, first_path, needs_months(plan),
+              np.ascontiguousarray(segment, np.int64), out)
 
 
 def run_key(seed: int) -> np.uint64:
@@ -132,18 +175,36 @@ def simulate_paths(
     """Run all paths block by block; `progress(n)` is called after each block."""
     out = allocate_outputs(n_paths, plan.horizon // plan.period_months)
     key = run_key(seed)
-    previous = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        for lo in range(0, n_paths, block_size):
-            hi = min(n_paths, lo + block_size)
-            simulate_block(plan, key, lo, slice_outputs(out, lo, hi), numba.get_num_threads())
-            if progress is not None:
-                progress(hi - lo)
-    finally:
-        numba.set_num_threads(previous)
+    lanes = default_threads() if threads is None else max(1, int(threads))
+    for lo in range(0, n_paths, block_size):
+        hi = min(n_paths, lo + block_size)
+        simulate_block(plan, key, lo, slice_outputs(out, lo, hi), lanes)
+        if progress is not None:
+            progress(hi - lo)
     return out
+
+
+def simulate_losses(
+    plan: Plan,
+    n_paths: int,
+    seed: int,
+    block_size: int = 65_536,
+    threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Loss-only run: the per-path gross loss (yuan) that `simulate_paths` gives
+    with the same plan and seed, path for path, without settling the waterfall
+    (default months are drawn only when exposures amortise)."""
+    out = np.zeros((n_paths, 1))
+    key = run_key(seed)
+    lanes = default_threads() if threads is None else max(1, int(threads))
+    segment = np.zeros(plan.amount.size, np.int64)
+    for lo in range(0, n_paths, block_size):
+        hi = min(n_paths, lo + block_size)
+        loss_block(plan, key, lo, segment, out[lo:hi], lanes)
+        if progress is not None:
+            progress(hi - lo)
+    return out[:, 0]
 
 
 def prepare_run(scenario: Scenario, n_paths: int | None, seed: int | None, block_size: int | None,

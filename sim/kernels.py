@@ -21,6 +21,7 @@ Two samplers give the same distribution:
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 from numba import njit
 
@@ -37,21 +38,51 @@ from sim.rng import (
     ndtr,
     ndtri,
     std_normal,
+    stream_base,
     t_sf,
     uniform,
+    uniform_at,
+)
+
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+# What a path's defaults, exposures and recoveries are drawn from: the part of
+# the plan the per-path kernels read. Passing this small tuple rather than the
+# whole plan matters: every array argument of a call that is not inlined costs
+# a reference-count increment and decrement, and the plan has ~40 arrays.
+DrawPlan = namedtuple(
+    "DrawPlan",
+    [
+        "load_systematic", "load_sector", "load_idiosyncratic", "t_dof", "n_sectors", "sparse",
+        "threshold", "sector", "start", "life", "hazard", "clock",
+        "bucket_ptr", "bucket_loans", "bucket_threshold", "bucket_sector",
+        "amount", "term", "product", "amortizing", "recovery_mean", "recovery_sd", "recovery_downturn",
+    ],
 )
 
 
 @njit(cache=True)
-def draw_factors(plan, key, path, sector_factor):
+def draw_plan(plan):
+    """The `DrawPlan` view of a `sim.plan.Plan` (no copies)."""
+    return DrawPlan(
+        plan.load_systematic, plan.load_sector, plan.load_idiosyncratic, plan.t_dof, plan.n_sectors,
+        plan.sparse, plan.threshold, plan.sector, plan.start, plan.life, plan.hazard, plan.clock,
+        plan.bucket_ptr, plan.bucket_loans, plan.bucket_threshold, plan.bucket_sector,
+        plan.amount, plan.term, plan.product, plan.amortizing, plan.recovery_mean, plan.recovery_sd,
+        plan.recovery_downturn,
+    )
+
+
+@njit(cache=True)
+def draw_factors(key, path, n_sectors, t_dof, sector_factor):
     """Systematic factor Z, sector factors (written to `sector_factor`) and
     sqrt_w, the Student-t mixing scale (1 for the Gaussian copula)."""
     z = std_normal(key, path, STREAM_SYSTEMATIC, 0)
-    for k in range(plan.n_sectors):
+    for k in range(n_sectors):
         sector_factor[k] = std_normal(key, path, STREAM_SECTOR, k)
     sqrt_w = 1.0
-    if plan.t_dof > 0.0:
-        sqrt_w = math.sqrt(2.0 * gamma_draw(key, path, STREAM_MIXING, 0, 0.5 * plan.t_dof) / plan.t_dof)
+    if t_dof > 0.0:
+        sqrt_w = math.sqrt(2.0 * gamma_draw(key, path, STREAM_MIXING, 0, 0.5 * t_dof) / t_dof)
     return z, sqrt_w
 
 
@@ -75,36 +106,62 @@ def default_month(clock, start, life, hazard, t_dof, x):
 
 
 @njit(cache=True)
-def sample_defaults_dense(plan, key, path, z, sector_factor, sqrt_w, out_loan, out_month):
-    """Reference sampler: one latent variable per loan. Returns the default count."""
+def sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, out_loan, out_month):
+    """Reference sampler: one latent variable per loan. Returns the default
+    count; default months are written only when `want_month`."""
     n = 0
-    a, b, c = plan.load_systematic, plan.load_sector, plan.load_idiosyncratic
-    for i in range(plan.amount.size):
-        if plan.life[i] == 0:
+    a, b, c = d.load_systematic, d.load_sector, d.load_idiosyncratic
+    for i in range(d.amount.size):
+        if d.life[i] == 0:
             continue
-        common = a * z + b * sector_factor[plan.sector[i]]
+        common = a * z + b * sector_factor[d.sector[i]]
         eps = std_normal(key, path, STREAM_DENSE, i)
         y = common + c * eps
-        if y <= sqrt_w * plan.threshold[i]:
+        if y <= sqrt_w * d.threshold[i]:
             out_loan[n] = i
-            out_month[n] = default_month(plan.clock, plan.start[i], plan.life[i], plan.hazard[i], plan.t_dof,
-                                           y / sqrt_w)
+            if want_month:
+                out_month[n] = default_month(d.clock, d.start[i], d.life[i], d.hazard[i],
+                                               d.t_dof, y / sqrt_w)
             n += 1
     return n
 
 
 @njit(cache=True)
-def sample_defaults_sparse(plan, key, path, z, sector_factor, sqrt_w, out_loan, out_month):
-    """Exact sampler whose cost grows with the number of defaults. Returns the count."""
+def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, out_loan, out_month):
+    """Exact sampler whose cost grows with the number of defaults. Returns the
+    count; default months are written only when `want_month`."""
     n = 0
-    a, b, c = plan.load_systematic, plan.load_sector, plan.load_idiosyncratic
-    for bucket in range(plan.bucket_threshold.size):
-        common = a * z + b * sector_factor[plan.bucket_sector[bucket]]
-        p_max = ndtr((sqrt_w * plan.bucket_threshold[bucket] - common) / c)
+    a, b, c = d.load_systematic, d.load_sector, d.load_idiosyncratic
+    skip_stream = stream_base(key, path, STREAM_SKIP)
+    accept_stream = stream_base(key, path, STREAM_ACCEPT)
+    for bucket in range(d.bucket_threshold.size):
+        common = a * z + b * sector_factor[d.bucket_sector[bucket]]
+        p_max = ndtr((sqrt_w * d.bucket_threshold[bucket] - common) / c)
         if p_max <= 0.0:
             continue
-        lo = plan.bucket_ptr[bucket]
-        size = plan.bucket_ptr[bucket + 1] - lo
+        lo = d.bucket_ptr[bucket]
+        size = d.bucket_ptr[bucket + 1] - lo
+        # Squeezes (loss-only runs, where a kept candidate needs no eps): the
+        # bucket's loans are sorted by threshold, t_i = t_lo + s_i (t_hi - t_lo),
+        # and their bounds b_i are linear in s_i. As log Phi is concave, p_i =
+        # Phi(b_i) lies above the chord p_lo (p_max / p_lo)^s_i and below the
+        # tangent at b_hi, p_max exp(-(1 - s_i) (b_hi - b_lo) phi(b_hi) / p_max);
+        # with exp(y) >= 1 + y + y^2/2 (y >= 0) and exp(-x) <= 1 - x + x^2/2
+        # (x >= 0) a candidate below the one bound is kept and one above the
+        # other dropped without Phi^-1. The 1e-9 margins keep a squeeze from
+        # ever deciding differently from the exact test (ndtr/ndtri round at
+        # ~1e-15 relative), so loss-only and full runs keep the same defaults.
+        squeeze = False
+        t_lo, t_hi = d.threshold[d.bucket_loans[lo]], d.bucket_threshold[bucket]
+        p_lo = inv_width = chord = span = 0.0
+        if not want_month and p_max > 1e-290:
+            b_hi = (sqrt_w * t_hi - common) / c
+            p_lo = ndtr((sqrt_w * t_lo - common) / c)
+            if p_lo > 1e-290 and t_hi > t_lo:
+                squeeze = True
+                inv_width = 1.0 / (t_hi - t_lo)
+                chord = math.log(p_max / p_lo)
+                span = sqrt_w * (t_hi - t_lo) / c * math.exp(-0.5 * b_hi * b_hi) / (_SQRT_2PI * p_max)
         log_q = math.log1p(-p_max)  # -inf when p_max == 1: every loan is a candidate
         j = -1
         draw = 0
@@ -113,22 +170,34 @@ def sample_defaults_sparse(plan, key, path, z, sector_factor, sqrt_w, out_loan, 
             # failures before the next candidate ~ Geometric(p_max) = floor(ratio);
             # compared as a float first because with a tiny p_max it can exceed
             # any integer (math.floor would overflow int64)
-            ratio = math.log(uniform(key, path, STREAM_SKIP, base + draw)) / log_q
+            ratio = math.log(uniform_at(skip_stream, base + draw)) / log_q
             if ratio >= size - j - 1:
                 break
             j += 1 + int(ratio)
-            i = plan.bucket_loans[lo + j]
+            i = d.bucket_loans[lo + j]
             # u * p_max is uniform on (0, p_max), so eps = Phi^-1(u p_max) is a
             # candidate's idiosyncratic factor (normal, truncated at Phi^-1(p_max));
             # it defaults iff eps <= its own bound, i.e. with probability p_i / p_max,
             # and then eps is normal truncated at that bound, as it must be.
-            eps = ndtri(uniform(key, path, STREAM_ACCEPT, base + draw) * p_max)
-            if eps <= (sqrt_w * plan.threshold[i] - common) / c:
-                out_loan[n] = i
-                out_month[n] = default_month(plan.clock, plan.start[i], plan.life[i], plan.hazard[i],
-                                               plan.t_dof, (common + c * eps) / sqrt_w)
-                n += 1
+            v = uniform_at(accept_stream, base + draw) * p_max
             draw += 1
+            if squeeze:
+                s_i = (d.threshold[i] - t_lo) * inv_width
+                y = s_i * chord
+                if v < p_lo * (1.0 + y + 0.5 * y * y) * (1.0 - 1e-9):
+                    out_loan[n] = i
+                    n += 1
+                    continue
+                x = (1.0 - s_i) * span
+                if v > p_max * (1.0 - x + 0.5 * x * x) * (1.0 + 1e-9):
+                    continue
+            eps = ndtri(v)
+            if eps <= (sqrt_w * d.threshold[i] - common) / c:
+                out_loan[n] = i
+                if want_month:
+                    out_month[n] = default_month(d.clock, d.start[i], d.life[i], d.hazard[i],
+                                                   d.t_dof, (common + c * eps) / sqrt_w)
+                n += 1
     return n
 
 
@@ -153,27 +222,43 @@ def recovery_fraction(key, path, i, z, mean, downturn, sd):
 
 
 @njit(cache=True)
-def fill_exposures(plan, n, def_loan, def_month, ead):
+def fill_exposures(d, n, def_loan, def_month, ead):
     """Exposure at default (yuan) of the first n defaults."""
     for k in range(n):
         i = def_loan[k]
-        ead[k] = exposure_at_default(def_month[k] - plan.start[i], plan.term[i],
-                                     plan.amortizing[plan.product[i]], plan.amount[i])
+        ead[k] = exposure_at_default(def_month[k] - d.start[i], d.term[i],
+                                     d.amortizing[d.product[i]], d.amount[i])
 
 
 @njit(cache=True)
-def sample_path_losses(plan, key, path, sector_factor, def_loan, def_month, ead, rec):
+def sample_path_losses(d, key, path, want_month, sector_factor, def_loan, def_month, ead, rec):
     """One path: factors, the defaults (loan, month), and each default's exposure
-    and recovery fraction. Returns (number of defaults, systematic factor z)."""
-    z, sqrt_w = draw_factors(plan, key, path, sector_factor)
-    if plan.sparse:
-        n = sample_defaults_sparse(plan, key, path, z, sector_factor, sqrt_w, def_loan, def_month)
+    and recovery fraction. Returns (number of defaults, systematic factor z).
+
+    Without `want_month` the months are not drawn (def_month is left as it
+    was), which only a caller that needs neither event timing nor amortising
+    exposures may ask for (see `needs_months`); the defaults are the same."""
+    z, sqrt_w = draw_factors(key, path, d.n_sectors, d.t_dof, sector_factor)
+    if d.sparse:
+        n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, def_month)
     else:
-        n = sample_defaults_dense(plan, key, path, z, sector_factor, sqrt_w, def_loan, def_month)
-    fill_exposures(plan, n, def_loan, def_month, ead)
+        n = sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, def_month)
+    if want_month:
+        fill_exposures(d, n, def_loan, def_month, ead)
     for k in range(n):
         i = def_loan[k]
-        p = plan.product[i]
-        rec[k] = recovery_fraction(key, path, i, z, plan.recovery_mean[i], plan.recovery_downturn[p],
-                                   plan.recovery_sd[p])
+        p = d.product[i]
+        if not want_month:
+            ead[k] = d.amount[i]
+        if d.recovery_sd[p] > 0.0 or d.recovery_downturn[p] > 0.0:
+            rec[k] = recovery_fraction(key, path, i, z, d.recovery_mean[i], d.recovery_downturn[p],
+                                       d.recovery_sd[p])
+        else:
+            rec[k] = d.recovery_mean[i]
     return n, z
+
+
+def needs_months(plan) -> bool:
+    """Does a loan's exposure at default depend on its default month (an
+    amortising product)? Loss-only runs draw months only then."""
+    return bool((plan.amortizing > 0.0).any())

@@ -36,18 +36,24 @@ def _mix64(z: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
-def counter_bits(key: np.uint64, path: np.int64, stream: np.int64, index: np.int64) -> np.uint64:
-    """64 random bits for the counter (key, path, stream, index)."""
-    x = _mix64(key + np.uint64(path) * _GOLDEN + _GOLDEN)
-    x = _mix64(x ^ (np.uint64(stream) * _M1))
-    return _mix64(x + np.uint64(index) * _GOLDEN + _GOLDEN)
+@njit(cache=True, inline="always")
+def stream_base(key: np.uint64, path: np.int64, stream: np.int64) -> np.uint64:
+    """The part of a counter's hash fixed by (key, path, stream): loops that draw
+    many numbers from one stream compute it once."""
+    return _mix64(_mix64(key + np.uint64(path) * _GOLDEN + _GOLDEN) ^ (np.uint64(stream) * _M1))
+
+
+@njit(cache=True, inline="always")
+def uniform_at(base: np.uint64, index: np.int64) -> float:
+    """Uniform on the open interval (0, 1), 53 bits, for draw `index` of the
+    stream whose base is `base`."""
+    return ((_mix64(base + np.uint64(index) * _GOLDEN + _GOLDEN) >> np.uint64(11)) + 0.5) * _TWO_M53
 
 
 @njit(cache=True)
 def uniform(key: np.uint64, path: np.int64, stream: np.int64, index: np.int64) -> float:
-    """Uniform on the open interval (0, 1), 53 bits."""
-    return ((counter_bits(key, path, stream, index) >> np.uint64(11)) + 0.5) * _TWO_M53
+    """Uniform on the open interval (0, 1), 53 bits, for the counter (key, path, stream, index)."""
+    return uniform_at(stream_base(key, path, stream), index)
 
 
 @njit(cache=True)

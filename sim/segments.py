@@ -15,13 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
 
 from models.portfolio import Portfolio
 from models.scenario import STAGES, Scenario, Shares
-from sim.engine import CHUNK, run_key
-from sim.kernels import sample_path_losses
-from sim.plan import GOVERNMENT, GUARANTOR, REGUARANTOR, balance_months, compile_plan
+from sim.engine import default_threads, loss_block, run_key
+from sim.plan import GOVERNMENT, GUARANTOR, REGUARANTOR, Plan, balance_months, compile_plan
 
 
 @dataclass(frozen=True)
@@ -53,22 +51,12 @@ def segment_index(portfolio: Portfolio, score_bands: list[float]) -> tuple[np.nd
     return index.astype(np.int64), tuple(labels)
 
 
-@njit(parallel=True, cache=True)
-def segment_gross(plan, key, segment, n_segments, first_path, n_paths):
+def segment_gross(plan: Plan, key: np.uint64, segment: np.ndarray, n_segments: int, first_path: int,
+                  n_paths: int, threads: int | None = None) -> np.ndarray:
     """Gross loss (yuan) per segment of paths first_path .. first_path + n_paths - 1
-    (`segment` gives each plan loan's segment)."""
+    (`segment` gives each plan loan's segment), shape (paths, segments)."""
     out = np.zeros((n_paths, n_segments))
-    n_loans = plan.amount.size
-    for c in prange((n_paths + CHUNK - 1) // CHUNK):
-        sector_factor = np.zeros(max(plan.n_sectors, 1))
-        def_loan = np.zeros(n_loans, np.int64)
-        def_month = np.zeros(n_loans, np.int64)
-        ead = np.zeros(n_loans)
-        rec = np.zeros(n_loans)
-        for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
-            n, _ = sample_path_losses(plan, key, first_path + p, sector_factor, def_loan, def_month, ead, rec)
-            for k in range(n):
-                out[p, segment[def_loan[k]]] += ead[k] * (1.0 - rec[k])
+    loss_block(plan, key, first_path, segment, out, default_threads() if threads is None else threads)
     return out
 
 

