@@ -19,7 +19,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from benchmarks._report import CACHE, MEASUREMENTS, Measurement, note, record, timed
+from benchmarks._report import CACHE, Measurement, note, record, timed
 from benchmarks.peers.dense_floor import floor_losses
 from benchmarks.peers.numpy_peer import numpy_losses
 from benchmarks.peers.sparse_floor import sparse_floor_losses
