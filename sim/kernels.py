@@ -55,7 +55,7 @@ DrawPlan = namedtuple(
     [
         "load_systematic", "load_sector", "load_idiosyncratic", "t_dof", "n_sectors", "sparse",
         "threshold", "sector", "start", "life", "hazard", "clock",
-        "bucket_ptr", "bucket_loans", "bucket_threshold", "bucket_sector",
+        "bucket_ptr", "bucket_threshold", "bucket_sector",
         "amount", "term", "product", "amortizing", "recovery_mean", "recovery_sd", "recovery_downturn",
     ],
 )
@@ -67,7 +67,7 @@ def draw_plan(plan):
     return DrawPlan(
         plan.load_systematic, plan.load_sector, plan.load_idiosyncratic, plan.t_dof, plan.n_sectors,
         plan.sparse, plan.threshold, plan.sector, plan.start, plan.life, plan.hazard, plan.clock,
-        plan.bucket_ptr, plan.bucket_loans, plan.bucket_threshold, plan.bucket_sector,
+        plan.bucket_ptr, plan.bucket_threshold, plan.bucket_sector,
         plan.amount, plan.term, plan.product, plan.amortizing, plan.recovery_mean, plan.recovery_sd,
         plan.recovery_downturn,
     )
@@ -152,7 +152,7 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
         # ever deciding differently from the exact test (ndtr/ndtri round at
         # ~1e-15 relative), so loss-only and full runs keep the same defaults.
         squeeze = False
-        t_lo, t_hi = d.threshold[d.bucket_loans[lo]], d.bucket_threshold[bucket]
+        t_lo, t_hi = d.threshold[lo], d.bucket_threshold[bucket]
         p_lo = inv_width = chord = span = 0.0
         if not want_month and p_max > 1e-290:
             b_hi = (sqrt_w * t_hi - common) / c
@@ -174,7 +174,7 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
             if ratio >= size - j - 1:
                 break
             j += 1 + int(ratio)
-            i = d.bucket_loans[lo + j]
+            i = lo + j
             # u * p_max is uniform on (0, p_max), so eps = Phi^-1(u p_max) is a
             # candidate's idiosyncratic factor (normal, truncated at Phi^-1(p_max));
             # it defaults iff eps <= its own bound, i.e. with probability p_i / p_max,

@@ -46,8 +46,9 @@ Plan = namedtuple(
         "n_event_years",
         # copula
         "load_systematic", "load_sector", "load_idiosyncratic", "t_dof", "n_sectors", "n_firms",
-        # sparse sampler buckets
-        "bucket_ptr", "bucket_loans", "bucket_threshold", "bucket_sector",
+        # sparse sampler buckets: bucket k holds plan loans
+        # bucket_ptr[k] .. bucket_ptr[k + 1] - 1, sorted by threshold
+        "bucket_ptr", "bucket_threshold", "bucket_sector",
         "sparse",
         # loans are stored in sampling-bucket order; loan_order[j] is the
         # portfolio row of plan loan j
@@ -216,14 +217,14 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
     sector = portfolio.sector.astype(np.int64)
     bucket_ptr, bucket_loans, bucket_threshold, bucket_sector = _buckets(threshold, sector, n_sectors)
     _, firm = np.unique(portfolio.firm_id.astype(str), return_inverse=True)
-    # Lay the loans out in bucket order: the sampler then walks them in memory
-    # order, which keeps large books cache-friendly.
+    # Lay the loans out in bucket order: a bucket is then a range of plan
+    # loans, which the sampler walks in memory order (cache-friendly on large
+    # books).
     outside = np.setdiff1d(np.arange(amount.size), bucket_loans, assume_unique=True)
     order = np.concatenate([bucket_loans, outside]).astype(np.int64)
     (amount, start, life, term, product, sector, firm, hazard, threshold, rate, rec_mean, guaranteed,
      margin_full) = (a[order] for a in (amount, start, life, term, product, sector, firm, hazard, threshold,
                                         rate, rec_mean, guaranteed, margin_full))
-    bucket_loans = np.arange(bucket_loans.size, dtype=np.int64)
     pol = scenario.policy
     stop = c.stop_rule
     return Plan(
@@ -254,7 +255,7 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
         load_sector=float(np.sqrt(dm.rho_sector)),
         load_idiosyncratic=float(np.sqrt(1.0 - dm.rho_systematic - dm.rho_sector)),
         t_dof=float(t_dof), n_sectors=int(n_sectors), n_firms=int(firm.max() + 1 if firm.size else 0),
-        bucket_ptr=bucket_ptr, bucket_loans=bucket_loans, bucket_threshold=bucket_threshold,
+        bucket_ptr=bucket_ptr, bucket_threshold=bucket_threshold,
         bucket_sector=bucket_sector,
         sparse=(method or sim.method) == "sparse",
         loan_order=order,
