@@ -131,22 +131,31 @@ def results_folder(sc: Scenario, out: str | None, kind: str = "") -> Path:
 
 def write_results(target: Path, ds, sc: Scenario) -> None:
     """results.nc, summary.json/csv, scenario.toml, plots and report.html, atomically."""
-    from sim.io import OutputError, atomic_folder, write_json, write_netcdf
-    from sim.report import write_report
-    from sim.summary import headline
+    from sim.io import OutputError, atomic_folder
 
     try:
         with atomic_folder(target) as tmp:
-            write_netcdf(ds, tmp / "results.nc")
-            if ds.attrs.get("engine") == "des":
-                write_json(tmp / "summary.json", {k: float(v) for k, v in ds.data_vars.items() if v.ndim == 0})
-            elif "sweep_keys" not in ds.attrs:
-                write_json(tmp / "summary.json", headline(ds))
-            toml_text = to_toml(sc)
-            (tmp / "scenario.toml").write_text(toml_text, encoding="utf-8")
-            write_report(ds, tmp, toml_text)
+            write_folder(tmp, ds, sc)
     except OutputError as exc:
         fail(str(exc))
+
+
+def write_folder(folder: Path, ds, sc: Scenario, netcdf: bool = True) -> None:
+    """Fill a (temporary) results folder; without `netcdf` the data are already
+    in it (a sweep's results.zarr)."""
+    from sim.io import write_json, write_netcdf
+    from sim.report import write_report
+    from sim.summary import headline
+
+    if netcdf:
+        write_netcdf(ds, folder / "results.nc")
+    if ds.attrs.get("engine") == "des":
+        write_json(folder / "summary.json", {k: float(v) for k, v in ds.data_vars.items() if v.ndim == 0})
+    elif "sweep_keys" not in ds.attrs:
+        write_json(folder / "summary.json", headline(ds))
+    toml_text = to_toml(sc)
+    (folder / "scenario.toml").write_text(toml_text, encoding="utf-8")
+    write_report(ds, folder, toml_text)
 
 
 @cli.command()
@@ -203,8 +212,11 @@ def run(scenario: str, engine: str, reviewers: int | None, review_days: float, a
 @click.option("--grid", "grid", multiple=True, metavar="KEY=v1,v2,...",
               help="Sweep a key over values (repeatable; the cartesian product runs). "
                    "KEY may be `sharing` with names from [sweep.sharing].")
+@click.option("--zarr", "to_zarr", is_flag=True,
+              help="Write each point to its own region of OUT/results.zarr as it completes, instead of "
+                   "holding the sweep in memory and writing results.nc (for sweeps of very many points).")
 @common_run_options
-def sweep(scenario: str, grid: tuple[str, ...], paths: int | None, seed: int | None,
+def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, paths: int | None, seed: int | None,
           threads: int | None, out: str | None, quiet: bool, scheduler: str | None,
           overrides: tuple[str, ...]) -> None:
     """Run the cartesian product of swept keys with common random numbers.
@@ -226,18 +238,38 @@ def sweep(scenario: str, grid: tuple[str, ...], paths: int | None, seed: int | N
     n_paths = paths or sc.simulation.n_paths
     target = results_folder(sc, out, "-sweep")
     scheduler = dask_scheduler(scheduler)
-    try:
-        if scheduler is None:
-            ds = run_sweep(sc, axes, n_paths=n_paths, seed=seed, threads=threads,
-                           progress=Progress(n_paths * n_points, quiet))
-        else:
+
+    def run_points(store: Path | None):
+        try:
+            if scheduler is None:
+                return run_sweep(sc, axes, n_paths=n_paths, seed=seed, threads=threads,
+                                 progress=Progress(n_paths * n_points, quiet), store=store)
             from sim.distributed import sweep_distributed
 
-            ds = sweep_distributed(sc, axes, n_paths=n_paths, seed=seed, scheduler=scheduler,
-                                   progress=Progress(n_paths * n_points, quiet))
-    except (PortfolioError, ScenarioError) as exc:
-        fail(str(exc))
-    write_results(target, ds, sc)
+            return sweep_distributed(sc, axes, n_paths=n_paths, seed=seed, scheduler=scheduler,
+                                     progress=Progress(n_paths * n_points, quiet), store=store)
+        except (PortfolioError, ScenarioError) as exc:
+            fail(str(exc))
+
+    if to_zarr:
+        from sim.io import OutputError, atomic_folder
+        from sim.sweep_store import INSTALL_HINT
+
+        try:
+            import zarr  # noqa: F401
+        except ImportError:
+            fail(INSTALL_HINT)
+        try:
+            with atomic_folder(target) as tmp:  # the store grows inside; renamed when complete
+                write_folder(tmp, run_points(tmp / "results.zarr"), sc, netcdf=False)
+        except OutputError as exc:
+            fail(str(exc))
+        import xarray as xr
+
+        ds = xr.open_zarr(target / "results.zarr")
+    else:
+        ds = run_points(None)
+        write_results(target, ds, sc)
     if not quiet:
         click.echo(ds.pool_exhaustion_prob.to_dataframe().to_string())
     click.echo(f"sweep of {n_points} points written to {target} (open {target / 'report.html'})")
@@ -354,18 +386,25 @@ def optimize(scenario: str, budget: float, alpha: float | None, n_scenarios: int
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 def report(folder: str) -> None:
-    """Rebuild the plots and report.html of a results folder from its results.nc."""
+    """Rebuild the plots and report.html of a results folder from its results.nc
+    (or a sweep's results.zarr)."""
     from sim.io import read_netcdf
     from sim.report import write_report
 
     path = Path(folder)
-    nc = next((path / n for n in ("results.nc", "plan.nc") if (path / n).is_file()), path / "results.nc")
-    if not nc.is_file():
-        fail(f"{nc}: not found; FOLDER must be a results folder written by riskpool run/sweep/optimize")
+    names = ("results.nc", "plan.nc", "results.zarr")
+    data = next((path / n for n in names if (path / n).exists()), path / "results.nc")
+    if not data.exists():
+        fail(f"{data}: not found; FOLDER must be a results folder written by riskpool run/sweep/optimize")
     try:
-        ds = read_netcdf(nc)
-    except (OSError, ValueError) as exc:
-        fail(f"{nc}: cannot be read as netCDF: {exc}")
+        if data.suffix == ".zarr":
+            import xarray as xr
+
+            ds = xr.open_zarr(data).load()
+        else:
+            ds = read_netcdf(data)
+    except (OSError, ValueError, KeyError, ImportError) as exc:
+        fail(f"{data}: cannot be read: {exc}")
     frontier_nc = path / "frontier.nc"
     frontier = read_netcdf(frontier_nc) if frontier_nc.is_file() else None
     toml_path = path / "scenario.toml"

@@ -45,6 +45,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -266,13 +267,17 @@ def sweep_distributed(
     *,
     timeout: float | None = None,
     memory_bytes: int = 2**30,
+    store: Path | str | None = None,
 ) -> xr.Dataset:
     """`sim.sweep.run_sweep` on a Dask cluster (common random numbers), identical
     to `run_sweep` with the same arguments. Points run in waves whose per-path
     arrays fit in `memory_bytes`; each point is reduced to its (small) Dataset
     of estimates as soon as its wave is in, so the sweep's size is bounded by
-    the estimates, not by points x paths."""
+    the estimates, not by points x paths. With `store`, each point's estimates
+    go to their own region of a zarr store as their wave completes, and the
+    Dataset returned reads from the store (see sim.sweep_store)."""
     from sim import sweep
+    from sim.sweep_store import SweepStore
 
     axes = sweep.sweep_axes(scenario, grid or {})
     points = sweep.point_scenarios(scenario, axes)
@@ -281,6 +286,7 @@ def sweep_distributed(
     per_point = max(_output_bytes(plan, n) for plan, n, *_ in prepared)
     wave = max(1, int(memory_bytes // per_point))
     datasets = []
+    writer = None if store is None else SweepStore.create(store, scenario, axes, points)
     with client_for(scheduler) as client:
         for first in range(0, len(points), wave):
             batch = range(first, min(len(points), first + wave))
@@ -288,8 +294,14 @@ def sweep_distributed(
             jobs = _run_jobs(client, specs, progress, timeout)
             for job, i in zip(jobs, batch):
                 plan, _, s, _, method = prepared[i]
-                datasets.append(build_dataset(job.out, plan, points[i], seed=s, method=method))
+                ds = build_dataset(job.out, plan, points[i], seed=s, method=method)
+                if writer is None:
+                    datasets.append(ds)
+                else:
+                    writer.write(i, ds, points[i])
             del jobs  # the wave's per-path arrays
+    if writer is not None:
+        return writer.close()
     return sweep.combine_points(scenario, axes, datasets)
 
 

@@ -22,6 +22,7 @@ import copy
 import itertools
 import tomllib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,18 +127,26 @@ def run_sweep(
     seed: int | None = None,
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
+    store: Path | str | None = None,
 ) -> xr.Dataset:
-    """Run every point with the same seed; dims = the swept keys' short names."""
+    """Run every point with the same seed; dims = the swept keys' short names.
+    With `store` (a path that does not exist yet) each point is written to its
+    own region of a zarr store there as soon as it is done, and the Dataset
+    returned reads from the store (see sim.sweep_store)."""
     from sim.engine import run
 
     axes = sweep_axes(scenario, grid or {})
     points = point_scenarios(scenario, axes)
-    datasets = [
-        run(pt, n_paths=n_paths, seed=scenario.simulation.seed if seed is None else seed,
-            threads=threads, progress=progress)
-        for pt in points
-    ]
-    return combine_points(scenario, axes, datasets)
+    seed = scenario.simulation.seed if seed is None else seed
+    results = (run(pt, n_paths=n_paths, seed=seed, threads=threads, progress=progress) for pt in points)
+    if store is None:
+        return combine_points(scenario, axes, list(results))
+    from sim.sweep_store import SweepStore
+
+    writer = SweepStore.create(store, scenario, axes, points)
+    for i, (pt, ds) in enumerate(zip(points, results)):
+        writer.write(i, ds, pt)
+    return writer.close()
 
 
 def combine_points(scenario: Scenario, axes: dict[str, list[Any]], datasets: list[xr.Dataset]) -> xr.Dataset:

@@ -231,3 +231,17 @@ def test_optimizer_scenarios_on_the_cluster_are_identical(client):
     there = segment_losses(sc, pf, options, [0, 600, 1000], n_paths=1500, seed=4, scheduler=client)
     np.testing.assert_array_equal(here.party_loss, there.party_loss)
     np.testing.assert_array_equal(here.other_fiscal_cost, there.other_fiscal_cost)
+
+
+def test_sweep_into_a_zarr_store_is_identical(client, tmp_path):
+    pytest.importorskip("zarr")
+    import sim.distributed as dist
+
+    sc = scenario()
+    grid = {"contract.pool.size": [2e6, 4e6, 8e6]}
+    reference = run_sweep(sc, grid, n_paths=400, seed=5)
+    one_point = dist._output_bytes(dist.prepare_run(sc, 400, 5, None, None, None)[0], 400)
+    ds = sweep_distributed(sc, grid, n_paths=400, seed=5, scheduler=client, timeout=TIMEOUT,
+                           memory_bytes=2 * one_point, store=tmp_path / "sweep.zarr")
+    xr.testing.assert_identical(ds.load(), reference)
+    xr.testing.assert_identical(xr.open_zarr(tmp_path / "sweep.zarr").load(), reference)

@@ -1,0 +1,158 @@
+"""A sweep written point by point, each point into its own region of a zarr
+store, for sweeps whose results should not be held in memory at once.
+
+The store has exactly the layout `sim.sweep.combine_points` gives in memory
+(same variables, dims, coordinates and values), so `xr.open_zarr(path)` (or
+the Dataset `SweepStore.close` returns) reads like an in-memory sweep:
+
+    store = SweepStore.create(path, scenario, axes, points)   # layout only
+    store.write(i, point_dataset)    # any order; point i in grid-product order
+    ds = store.close()               # attributes, consolidated metadata, lazy Dataset
+
+The layout comes from each distinct (horizon, period) shape among the points,
+built from empty outputs (no simulation). Each point is one chunk along the
+swept dims, so writes never touch another point's chunk. zarr is part of the
+`dask` extra.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from models.scenario import Scenario, scenario_sha256
+from sim.sweep import dim_name
+
+INSTALL_HINT = "zarr is needed to write a sweep to a zarr store: pip install riskpool[dask]"
+SHA_DTYPE = "<U64"
+# Version 2 of the format: fixed-width strings (party names, scenario hashes)
+# and consolidated metadata are part of its specification.
+ZARR_FORMAT = 2
+
+
+def _point_layout(point: Scenario) -> xr.Dataset:
+    """A point's Dataset structure (names, dims, coords, dtypes, attrs) from
+    empty per-path outputs."""
+    from sim.engine import allocate_outputs
+    from sim.plan import build_portfolio, compile_plan
+    from sim.results import build_dataset
+
+    plan = compile_plan(point, build_portfolio(point))
+    sim = point.simulation
+    out = allocate_outputs(2, plan.horizon // plan.period_months)
+    with np.errstate(all="ignore"):
+        return _as_point(build_dataset(out, plan, point, seed=sim.seed, method=sim.method), "0" * 64)
+
+
+def _as_point(ds: xr.Dataset, sha: str) -> xr.Dataset:
+    """What `combine_points` keeps of a point: no tail curves, its scenario hash."""
+    ds = ds.drop_vars([v for v in ds.data_vars if v.endswith("_curve")] + ["level"], errors="ignore")
+    ds["scenario_sha256"] = ((), np.array(sha, dtype=SHA_DTYPE))
+    return ds
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple | list | np.ndarray):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class SweepStore:
+    """Writes sweep points into their regions of a zarr store (see module doc)."""
+
+    def __init__(self, path: Path, axes: dict[str, list[Any]], layout: xr.Dataset, sweep_sha: str):
+        self.path = Path(path)
+        self.axes = axes
+        self.names = [dim_name(k) for k in axes]
+        self.shape = tuple(len(v) for v in axes.values())
+        self.layout = layout
+        self.sweep_sha = sweep_sha
+        self.attrs: dict[str, Any] = {}
+        self.conflicts: set[str] = set()
+        self.written = np.zeros(self.shape, dtype=bool)
+
+    @classmethod
+    def create(cls, path: Path | str, scenario: Scenario, axes: dict[str, list[Any]],
+               points: list[Scenario]) -> SweepStore:
+        """Write the store's layout (coordinates and empty arrays) at `path`,
+        which must not exist."""
+        try:
+            import dask.array as da
+            import zarr  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError(f"{INSTALL_HINT} ({exc})") from exc
+        path = Path(path)
+        if path.exists():
+            raise FileExistsError(f"{path}: already exists")
+        shapes = {}
+        for pt in points:
+            shapes.setdefault((pt.simulation.horizon_months, pt.simulation.period_months), pt)
+        reps = [_point_layout(pt) for pt in shapes.values()]
+        # the union of the points' coordinates, with the dtypes an outer join gives
+        union = xr.concat(reps, dim="point", join="outer", combine_attrs="drop_conflicts")
+        names = [dim_name(k) for k in axes]
+        sizes = dict(union.sizes)
+        sizes.update({n: len(v) for n, v in zip(names, axes.values())})
+        variables = {}
+        for name, var in union.data_vars.items():
+            rest = [d for d in var.dims if d != "point"]
+            # combine_points: one key renames `point` (first); several unstack it (last)
+            dims = names + rest if len(names) == 1 else rest + names
+            shape = tuple(sizes[d] for d in dims)
+            chunks = tuple(1 if d in names else sizes[d] for d in dims)
+            fill = "" if var.dtype.kind == "U" else (np.nan if var.dtype.kind == "f" else 0)
+            data = da.full(shape, fill, dtype=var.dtype, chunks=chunks)
+            variables[name] = xr.Variable(dims, data, attrs=var.attrs)
+        coords = {c: union[c] for c in union.coords if c != "point"}
+        coords.update({n: xr.Variable((n,), np.asarray(v), attrs={"key": k})
+                       for n, (k, v) in zip(names, axes.items())})
+        layout = xr.Dataset(variables, coords=coords)
+        layout.to_zarr(path, mode="w-", compute=False, consolidated=False, zarr_format=ZARR_FORMAT)
+        return cls(path, axes, layout, scenario_sha256(scenario))
+
+    def write(self, index: int, ds: xr.Dataset, point: Scenario) -> None:
+        """Write point `index` (grid-product order) of the sweep, whose scenario
+        is `point`, into its region."""
+        at = np.unravel_index(index, self.shape)
+        ds = _as_point(ds, scenario_sha256(point))
+        for key, value in ds.attrs.items():
+            if key in self.conflicts:
+                continue
+            if key in self.attrs and not np.array_equal(np.asarray(self.attrs[key]), np.asarray(value)):
+                del self.attrs[key]
+                self.conflicts.add(key)
+            else:
+                self.attrs[key] = value
+        other = [c for c in self.layout.coords if c not in self.names]
+        extra = sorted(set(ds.coords) - set(other))
+        if extra:
+            raise ValueError(f"sweep point {index}: coordinates {extra} are not in the store's layout")
+        ds = ds.reindex({c: self.layout[c] for c in other if c in ds.coords})
+        ds = ds.expand_dims({n: [self.layout[n].values[i]] for n, i in zip(self.names, at)})
+        region = {n: slice(int(i), int(i) + 1) for n, i in zip(self.names, at)}
+        out = xr.Dataset({name: ds[name].transpose(*var.dims).astype(var.dtype)
+                          for name, var in self.layout.data_vars.items()})
+        out = out.drop_vars(list(out.coords))
+        out.to_zarr(self.path, region=region, mode="r+", consolidated=False)
+        self.written[at] = True
+
+    def close(self) -> xr.Dataset:
+        """Set the sweep's attributes (those its points agree on, plus the
+        swept keys and the sweep's scenario hash), consolidate the metadata and
+        return the store as a lazy Dataset. Every point must have been written."""
+        import zarr
+
+        missing = np.flatnonzero(~self.written.ravel())
+        if missing.size:
+            raise RuntimeError(f"{self.path}: sweep points {missing[:10].tolist()} were never written")
+        attrs = {**self.attrs, "sweep_keys": list(self.axes), "scenario_sha256": self.sweep_sha}
+        group = zarr.open_group(str(self.path), mode="r+")
+        group.attrs.update({k: _jsonable(v) for k, v in attrs.items()})
+        zarr.consolidate_metadata(str(self.path))
+        return xr.open_zarr(self.path, consolidated=True)
+
