@@ -255,9 +255,7 @@ def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, paths: int | None
         from sim.io import OutputError, atomic_folder
         from sim.sweep_store import INSTALL_HINT
 
-        try:
-            import zarr  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("zarr") is None:
             fail(INSTALL_HINT)
         try:
             with atomic_folder(target) as tmp:  # the store grows inside; renamed when complete

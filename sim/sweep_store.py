@@ -17,6 +17,7 @@ swept dims, so writes never touch another point's chunk. zarr is part of the
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +82,10 @@ class SweepStore:
                points: list[Scenario]) -> SweepStore:
         """Write the store's layout (coordinates and empty arrays) at `path`,
         which must not exist."""
-        try:
-            import dask.array as da
-            import zarr  # noqa: F401
-        except ImportError as exc:
-            raise RuntimeError(f"{INSTALL_HINT} ({exc})") from exc
+        if importlib.util.find_spec("zarr") is None or importlib.util.find_spec("dask") is None:
+            raise RuntimeError(INSTALL_HINT)
+        import dask.array as da
+
         path = Path(path)
         if path.exists():
             raise FileExistsError(f"{path}: already exists")
