@@ -100,15 +100,20 @@ def default_threads() -> int:
     return int(numba.config.NUMBA_NUM_THREADS)
 
 
+@njit(cache=True)
+def _draw_scratch(plan):
+    """A lane's scratch for `sample_path_losses`: sector factors and, per
+    default, loan, month, exposure and recovery."""
+    n_loans = plan.amount.size
+    return (np.empty(max(plan.n_sectors, 1)), np.empty(n_loans, np.int64), np.empty(n_loans, np.int64),
+            np.empty(n_loans), np.empty(n_loans))
+
+
 @njit(cache=True, nogil=True)
 def _simulate_lane(plan, key, first_path, out, lane, n_lanes):
     n_paths = out.gross_loss.size
     n_loans = plan.amount.size
-    sector_factor = np.empty(max(plan.n_sectors, 1))
-    def_loan = np.empty(n_loans, np.int64)
-    def_month = np.empty(n_loans, np.int64)
-    ead = np.empty(n_loans)
-    rec = np.empty(n_loans)
+    sector_factor, def_loan, def_month, ead, rec = _draw_scratch(plan)
     paid = np.empty((n_loans, out.party_loss.shape[1]))
     keys = np.empty(n_loans * N_EVENT_TYPES, np.int64)
     year_guarantor = np.empty(plan.n_event_years)
@@ -133,12 +138,7 @@ def simulate_block(plan: Plan, key: np.uint64, first_path: int, out: PathOutputs
 @njit(cache=True, nogil=True)
 def _loss_lane(plan, key, first_path, want_month, segment, out, lane, n_lanes):
     n_paths = out.shape[0]
-    n_loans = plan.amount.size
-    sector_factor = np.empty(max(plan.n_sectors, 1))
-    def_loan = np.empty(n_loans, np.int64)
-    def_month = np.empty(n_loans, np.int64)
-    ead = np.empty(n_loans)
-    rec = np.empty(n_loans)
+    sector_factor, def_loan, def_month, ead, rec = _draw_scratch(plan)
     d = draw_plan(plan)
     for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
