@@ -49,7 +49,7 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 # What a path's defaults, exposures and recoveries are drawn from: the part of
 # the plan the per-path kernels read. Passing this small tuple rather than the
 # whole plan matters: every array argument of a call that is not inlined costs
-# a reference-count increment and decrement, and the plan has ~40 arrays.
+# a reference-count increment and decrement, and the plan has ~30 arrays.
 DrawPlan = namedtuple(
     "DrawPlan",
     [
