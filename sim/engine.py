@@ -243,3 +243,21 @@ def run(
     plan, n_paths, seed, block_size, method = prepare_run(scenario, n_paths, seed, block_size, method, portfolio)
     out = simulate_paths(plan, n_paths, seed, block_size, threads, progress)
     return build_dataset(out, plan, scenario, seed=seed, method=method)
+
+
+def run_losses(
+    scenario: Scenario,
+    n_paths: int | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    method: str | None = None,
+    portfolio: Portfolio | None = None,
+) -> np.ndarray:
+    """Loss-only run of a scenario: the gross loss (yuan) of each path, with the
+    same defaults, exposures and recoveries as `run` and the same seed, without
+    settling who pays. Every loan of the book counts: a stop rule, which only
+    the waterfall applies, is not (with none, this is `run`'s gross_loss path
+    for path). Arguments as `run`."""
+    plan, n_paths, seed, _, _ = prepare_run(scenario, n_paths, seed, None, method, portfolio)
+    return simulate_losses(plan, n_paths, seed, threads=threads)
+

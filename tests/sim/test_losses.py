@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.scenario import load_scenario
-from sim.engine import prepare_run, simulate_losses, simulate_paths
+from sim.engine import prepare_run, run, run_losses, simulate_losses, simulate_paths
 
 CASES = [
     ("scenarios/shijiazhuang_score_loan.toml", []),
@@ -43,3 +43,12 @@ def test_loss_only_run_is_bit_identical_for_any_threads_and_blocks():
     reference = simulate_losses(plan, n, seed, threads=1)
     for threads, block_size in [(2, 65_536), (2, 100), (1, 777)]:
         assert np.array_equal(reference, simulate_losses(plan, n, seed, block_size=block_size, threads=threads))
+
+
+def test_run_losses_of_a_scenario_without_stop_rule_is_runs_gross_loss():
+    sc = load_scenario("scenarios/ip_pledge_97.toml")
+    assert sc.contract.stop_rule.default_rate is None and sc.contract.stop_rule.compensation_rate is None
+    losses = run_losses(sc, n_paths=3000, seed=9)
+    ds = run(sc, n_paths=3000, seed=9)
+    assert losses.mean() == pytest.approx(float(ds.gross_loss_mean), rel=1e-12)
+    assert losses.std(ddof=1) / np.sqrt(losses.size) == pytest.approx(float(ds.gross_loss_se), rel=1e-9)
