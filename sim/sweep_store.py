@@ -132,6 +132,10 @@ class SweepStore:
         extra = sorted(set(ds.coords) - set(other))
         if extra:
             raise ValueError(f"sweep point {index}: coordinates {extra} are not in the store's layout")
+        for c in other:
+            if c in ds.coords and not np.isin(ds[c].values, self.layout[c].values).all():
+                raise ValueError(f"sweep point {index}: its {c!r} values {ds[c].values.tolist()} are not all "
+                                 f"in the store's layout {self.layout[c].values.tolist()}")
         ds = ds.reindex({c: self.layout[c] for c in other if c in ds.coords})
         ds = ds.expand_dims({n: [self.layout[n].values[i]] for n, i in zip(self.names, at)})
         region = {n: slice(int(i), int(i) + 1) for n, i in zip(self.names, at)}

@@ -63,6 +63,16 @@ def test_store_refuses_an_existing_path_and_an_incomplete_sweep(tmp_path):
         store.close()
 
 
+def test_a_point_outside_the_layout_is_refused_not_truncated(tmp_path):
+    sc = scenario()
+    axes = sweep_axes(sc, {"contract.pool.size": [2e6, 8e6]})
+    points = point_scenarios(sc, axes)
+    store = SweepStore.create(tmp_path / "s.zarr", sc, axes, points)
+    longer = sc.model_copy(update={"simulation": sc.simulation.model_copy(update={"horizon_months": 36})})
+    with pytest.raises(ValueError, match="'period' values"):
+        store.write(0, sim.engine.run(longer, n_paths=50), points[0])
+
+
 SCENARIO = "scenarios/shijiazhuang_score_loan.toml"
 GRID = ["--grid", "contract.pool.size=2e7,6e7"]
 
