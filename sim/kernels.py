@@ -127,6 +127,30 @@ def sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, ou
 
 
 @njit(cache=True)
+def _squeeze_bounds(t_lo, t_hi, p_max, common, c, sqrt_w):
+    """Set-up of the sparse sampler's squeezes for a bucket whose loans' lifetime
+    thresholds run from t_lo to t_hi (sorted), with highest conditional PD p_max.
+
+    A loan's bound b_i = (sqrt_w t_i - common) / c is linear in s_i =
+    (t_i - t_lo) / (t_hi - t_lo). As log Phi is concave, p_i = Phi(b_i) lies
+    above the chord p_lo (p_max / p_lo)^s_i and below the tangent at b_hi,
+    p_max exp(-(1 - s_i) span), span = (b_hi - b_lo) phi(b_hi) / p_max; with
+    exp(y) >= 1 + y + y^2/2 (y >= 0) and exp(-x) <= 1 - x + x^2/2 (x >= 0) a
+    candidate below the one bound is kept and one above the other dropped
+    without Phi^-1. The caller's 1e-9 margins keep a squeeze from ever deciding
+    differently from the exact test (ndtr/ndtri round at ~1e-15 relative), so
+    loss-only and full runs keep the same defaults.
+
+    Returns (usable, p_lo, 1 / (t_hi - t_lo), log(p_max / p_lo), span)."""
+    p_lo = ndtr((sqrt_w * t_lo - common) / c)
+    if not (p_lo > 1e-290 and t_hi > t_lo):
+        return False, p_lo, 0.0, 0.0, 0.0
+    b_hi = (sqrt_w * t_hi - common) / c
+    span = sqrt_w * (t_hi - t_lo) / c * math.exp(-0.5 * b_hi * b_hi) / (_SQRT_2PI * p_max)
+    return True, p_lo, 1.0 / (t_hi - t_lo), math.log(p_max / p_lo), span
+
+
+@njit(cache=True)
 def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, out_loan, out_month):
     """Exact sampler whose cost grows with the number of defaults. Returns the
     count; default months are written only when `want_month`."""
@@ -141,27 +165,11 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
             continue
         lo = d.bucket_ptr[bucket]
         size = d.bucket_ptr[bucket + 1] - lo
-        # Squeezes (loss-only runs, where a kept candidate needs no eps): the
-        # bucket's loans are sorted by threshold, t_i = t_lo + s_i (t_hi - t_lo),
-        # and their bounds b_i are linear in s_i. As log Phi is concave, p_i =
-        # Phi(b_i) lies above the chord p_lo (p_max / p_lo)^s_i and below the
-        # tangent at b_hi, p_max exp(-(1 - s_i) (b_hi - b_lo) phi(b_hi) / p_max);
-        # with exp(y) >= 1 + y + y^2/2 (y >= 0) and exp(-x) <= 1 - x + x^2/2
-        # (x >= 0) a candidate below the one bound is kept and one above the
-        # other dropped without Phi^-1. The 1e-9 margins keep a squeeze from
-        # ever deciding differently from the exact test (ndtr/ndtri round at
-        # ~1e-15 relative), so loss-only and full runs keep the same defaults.
+        # Squeezes (loss-only runs: see `_squeeze_bounds`), set up on the
+        # bucket's first candidate, since most buckets of a book have none.
+        pending = not want_month and p_max > 1e-290
         squeeze = False
-        t_lo, t_hi = d.threshold[lo], d.bucket_threshold[bucket]
-        p_lo = inv_width = chord = span = 0.0
-        if not want_month and p_max > 1e-290:
-            b_hi = (sqrt_w * t_hi - common) / c
-            p_lo = ndtr((sqrt_w * t_lo - common) / c)
-            if p_lo > 1e-290 and t_hi > t_lo:
-                squeeze = True
-                inv_width = 1.0 / (t_hi - t_lo)
-                chord = math.log(p_max / p_lo)
-                span = sqrt_w * (t_hi - t_lo) / c * math.exp(-0.5 * b_hi * b_hi) / (_SQRT_2PI * p_max)
+        t_lo = p_lo = inv_width = chord = span = 0.0
         log_q = math.log1p(-p_max)  # -inf when p_max == 1: every loan is a candidate
         j = -1
         draw = 0
@@ -181,6 +189,11 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
             # and then eps is normal truncated at that bound, as it must be.
             v = uniform_at(accept_stream, base + draw) * p_max
             draw += 1
+            if pending:
+                pending = False
+                t_lo = d.threshold[lo]
+                squeeze, p_lo, inv_width, chord, span = _squeeze_bounds(
+                    t_lo, d.bucket_threshold[bucket], p_max, common, c, sqrt_w)
             if squeeze:
                 s_i = (d.threshold[i] - t_lo) * inv_width
                 y = s_i * chord
