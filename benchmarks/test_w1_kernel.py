@@ -61,6 +61,10 @@ def test_w1_engine(benchmark, method, rounds):
 
 
 def test_w1_engine_two_threads(benchmark):
+    from sim.engine import default_threads
+
+    if default_threads() < 2:
+        pytest.skip("NUMBA_NUM_THREADS < 2 (one CPU): no 2-thread figure")
     plan = w1_plan(LOANS, "sparse")
     losses, sec = timed(benchmark, engine_losses, 3, plan, W1_PATHS, W1_SEED, 2)
     m = record(Measurement("W1", "engine sparse, 2 threads", "engine", sec, 3, WORK, threads=2, size=SIZE))

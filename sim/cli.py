@@ -253,10 +253,12 @@ def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, paths: int | None
 
     if to_zarr:
         from sim.io import OutputError, atomic_folder
-        from sim.sweep_store import INSTALL_HINT
+        from sim.sweep_store import require_zarr
 
-        if importlib.util.find_spec("zarr") is None:
-            fail(INSTALL_HINT)
+        try:
+            require_zarr()
+        except RuntimeError as exc:
+            fail(str(exc))
         try:
             with atomic_folder(target) as tmp:  # the store grows inside; renamed when complete
                 write_folder(tmp, run_points(tmp / "results.zarr"), sc, netcdf=False)

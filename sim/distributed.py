@@ -277,7 +277,6 @@ def sweep_distributed(
     go to their own region of a zarr store as their wave completes, and the
     Dataset returned reads from the store (see sim.sweep_store)."""
     from sim import sweep
-    from sim.sweep_store import SweepStore
 
     axes = sweep.sweep_axes(scenario, grid or {})
     points = sweep.point_scenarios(scenario, axes)
@@ -285,24 +284,19 @@ def sweep_distributed(
     prepared = [prepare_run(pt, n_paths, seed, block_size, None, None) for pt in points]
     per_point = max(_output_bytes(plan, n) for plan, n, *_ in prepared)
     wave = max(1, int(memory_bytes // per_point))
-    datasets = []
-    writer = None if store is None else SweepStore.create(store, scenario, axes, points)
-    with client_for(scheduler) as client:
-        for first in range(0, len(points), wave):
-            batch = range(first, min(len(points), first + wave))
-            specs = [(prepared[i][0], prepared[i][1], prepared[i][2], prepared[i][3], f"sweep{i}") for i in batch]
-            jobs = _run_jobs(client, specs, progress, timeout)
-            for job, i in zip(jobs, batch):
-                plan, _, s, _, method = prepared[i]
-                ds = build_dataset(job.out, plan, points[i], seed=s, method=method)
-                if writer is None:
-                    datasets.append(ds)
-                else:
-                    writer.write(i, ds, points[i])
-            del jobs  # the wave's per-path arrays
-    if writer is not None:
-        return writer.close()
-    return sweep.combine_points(scenario, axes, datasets)
+
+    def completed_points():
+        with client_for(scheduler) as client:
+            for first in range(0, len(points), wave):
+                batch = range(first, min(len(points), first + wave))
+                specs = [(*prepared[i][:4], f"sweep{i}") for i in batch]
+                jobs = _run_jobs(client, specs, progress, timeout)
+                for job, i in zip(jobs, batch):
+                    plan, _, s, _, method = prepared[i]
+                    yield i, build_dataset(job.out, plan, points[i], seed=s, method=method)
+                del jobs  # the wave's per-path arrays
+
+    return sweep.collect_points(scenario, axes, points, completed_points(), store)
 
 
 def _output_bytes(plan: Plan, n_paths: int) -> int:

@@ -100,6 +100,13 @@ def default_threads() -> int:
     return int(numba.config.NUMBA_NUM_THREADS)
 
 
+def lanes_for(threads: int | None) -> int:
+    """Thread lanes for a run asking for `threads`: at most NUMBA_NUM_THREADS,
+    since each lane holds loan-sized scratch and more lanes than CPUs only
+    oversubscribe them."""
+    return default_threads() if threads is None else max(1, min(int(threads), default_threads()))
+
+
 @njit(cache=True)
 def _draw_scratch(plan):
     """A lane's scratch for `sample_path_losses`: sector factors and, per
@@ -175,7 +182,7 @@ def simulate_paths(
     """Run all paths block by block; `progress(n)` is called after each block."""
     out = allocate_outputs(n_paths, plan.horizon // plan.period_months)
     key = run_key(seed)
-    lanes = default_threads() if threads is None else max(1, int(threads))
+    lanes = lanes_for(threads)
     for lo in range(0, n_paths, block_size):
         hi = min(n_paths, lo + block_size)
         simulate_block(plan, key, lo, slice_outputs(out, lo, hi), lanes)
@@ -193,11 +200,12 @@ def simulate_losses(
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Loss-only run: the per-path gross loss (yuan) that `simulate_paths` gives
-    with the same plan and seed, path for path, without settling the waterfall
-    (default months are drawn only when exposures amortise)."""
+    with the same plan and seed (the same defaults, so equal path for path up
+    to the rounding of a sum taken in another order), without settling the
+    waterfall; default months are drawn only when exposures amortise."""
     out = np.zeros((n_paths, 1))
     key = run_key(seed)
-    lanes = default_threads() if threads is None else max(1, int(threads))
+    lanes = lanes_for(threads)
     segment = np.zeros(plan.amount.size, np.int64)
     for lo in range(0, n_paths, block_size):
         hi = min(n_paths, lo + block_size)
@@ -257,7 +265,7 @@ def run_losses(
     same defaults, exposures and recoveries as `run` and the same seed, without
     settling who pays. Every loan of the book counts: a stop rule, which only
     the waterfall applies, is not (with none, this is `run`'s gross_loss path
-    for path). Arguments as `run`."""
+    for path, up to summation rounding). Arguments as `run`."""
     plan, n_paths, seed, _, _ = prepare_run(scenario, n_paths, seed, None, method, portfolio)
     return simulate_losses(plan, n_paths, seed, threads=threads)
 

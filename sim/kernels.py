@@ -166,8 +166,10 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
         lo = d.bucket_ptr[bucket]
         size = d.bucket_ptr[bucket + 1] - lo
         # Squeezes (loss-only runs: see `_squeeze_bounds`), set up on the
-        # bucket's first candidate, since most buckets of a book have none.
-        pending = not want_month and p_max > 1e-290
+        # bucket's first candidate, since most buckets of a book have none;
+        # not when c is tiny, where rounding in the bounds b_i (~1e-16 / c)
+        # would approach the squeezes' 1e-9 margins.
+        pending = not want_month and p_max > 1e-290 and c >= 1e-3
         squeeze = False
         t_lo = p_lo = inv_width = chord = span = 0.0
         log_q = math.log1p(-p_max)  # -inf when p_max == 1: every loan is a candidate

@@ -18,7 +18,7 @@ import numpy as np
 
 from models.portfolio import Portfolio
 from models.scenario import STAGES, Scenario, Shares
-from sim.engine import default_threads, loss_block, run_key
+from sim.engine import lanes_for, loss_block, run_key
 from sim.plan import GOVERNMENT, GUARANTOR, REGUARANTOR, Plan, balance_months, compile_plan
 
 
@@ -56,7 +56,7 @@ def segment_gross(plan: Plan, key: np.uint64, segment: np.ndarray, n_segments: i
     """Gross loss (yuan) per segment of paths first_path .. first_path + n_paths - 1
     (`segment` gives each plan loan's segment), shape (paths, segments)."""
     out = np.zeros((n_paths, n_segments))
-    loss_block(plan, key, first_path, segment, out, default_threads() if threads is None else threads)
+    loss_block(plan, key, first_path, segment, out, lanes_for(threads))
     return out
 
 

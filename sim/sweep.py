@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import itertools
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,15 +138,22 @@ def run_sweep(
     axes = sweep_axes(scenario, grid or {})
     points = point_scenarios(scenario, axes)
     seed = scenario.simulation.seed if seed is None else seed
-    results = (run(pt, n_paths=n_paths, seed=seed, threads=threads, progress=progress) for pt in points)
-    if store is None:
-        return combine_points(scenario, axes, list(results))
-    from sim.sweep_store import SweepStore
+    results = ((i, run(pt, n_paths=n_paths, seed=seed, threads=threads, progress=progress))
+               for i, pt in enumerate(points))
+    return collect_points(scenario, axes, points, results, store)
 
-    writer = SweepStore.create(store, scenario, axes, points)
-    for i, (pt, ds) in enumerate(zip(points, results)):
-        writer.write(i, ds, pt)
-    return writer.close()
+
+def collect_points(scenario: Scenario, axes: dict[str, list[Any]], points: list[Scenario],
+                   results: Iterable[tuple[int, xr.Dataset]], store: Path | str | None = None) -> xr.Dataset:
+    """The sweep's Dataset from its points' (index, Dataset) pairs, in any
+    order: combined in memory, or written one by one to a zarr store at
+    `store` (sim.sweep_store.write_sweep)."""
+    if store is None:
+        by_index = dict(results)
+        return combine_points(scenario, axes, [by_index[i] for i in range(len(points))])
+    from sim.sweep_store import write_sweep
+
+    return write_sweep(store, scenario, axes, points, results)
 
 
 def combine_points(scenario: Scenario, axes: dict[str, list[Any]], datasets: list[xr.Dataset]) -> xr.Dataset:
@@ -162,6 +169,8 @@ def combine_points(scenario: Scenario, axes: dict[str, list[Any]], datasets: lis
     else:
         index = {n: ("point", list(col)) for n, col in zip(names, zip(*itertools.product(*axes.values())))}
         combined = combined.assign_coords(index).set_index(point=names).unstack("point")
+        # unstack sorts each dimension's labels: keep the order the grid gives
+        combined = combined.sel({n: list(v) for n, v in zip(names, axes.values())})
     for name, key in zip(names, axes):
         combined[name].attrs["key"] = key
     combined.attrs["sweep_keys"] = list(axes)

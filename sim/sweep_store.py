@@ -6,8 +6,10 @@ The store has exactly the layout `sim.sweep.combine_points` gives in memory
 the Dataset `SweepStore.close` returns) reads like an in-memory sweep:
 
     store = SweepStore.create(path, scenario, axes, points)   # layout only
-    store.write(i, point_dataset)    # any order; point i in grid-product order
-    ds = store.close()               # attributes, consolidated metadata, lazy Dataset
+    store.write(i, point_dataset, points[i])   # any order; i in grid-product order
+    ds = store.close()         # attributes, consolidated metadata, lazy Dataset
+
+or all at once, removing the store if anything fails, with `write_sweep`.
 
 The layout comes from each distinct (horizon, period) shape among the points,
 built from empty outputs (no simulation). Each point is one chunk along the
@@ -18,6 +20,8 @@ swept dims, so writes never touch another point's chunk. zarr is part of the
 from __future__ import annotations
 
 import importlib.util
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,27 @@ SHA_DTYPE = "<U64"
 # Version 2 of the format: fixed-width strings (party names, scenario hashes)
 # and consolidated metadata are part of its specification.
 ZARR_FORMAT = 2
+
+
+def require_zarr() -> None:
+    """Raise RuntimeError (how to install) unless zarr and dask are importable."""
+    if importlib.util.find_spec("zarr") is None or importlib.util.find_spec("dask") is None:
+        raise RuntimeError(INSTALL_HINT)
+
+
+def write_sweep(path: Path | str, scenario: Scenario, axes: dict[str, list[Any]], points: list[Scenario],
+                results: Iterable[tuple[int, xr.Dataset]]) -> xr.Dataset:
+    """Write each (point index, Dataset) of `results`, as it comes, into a new
+    store at `path` and return the store's Dataset. On any error or interrupt
+    the store is removed: no partial sweep is left behind."""
+    store = SweepStore.create(path, scenario, axes, points)
+    try:
+        for index, ds in results:
+            store.write(index, ds, points[index])
+        return store.close()
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def _point_layout(point: Scenario) -> xr.Dataset:
@@ -82,8 +107,7 @@ class SweepStore:
                points: list[Scenario]) -> SweepStore:
         """Write the store's layout (coordinates and empty arrays) at `path`,
         which must not exist."""
-        if importlib.util.find_spec("zarr") is None or importlib.util.find_spec("dask") is None:
-            raise RuntimeError(INSTALL_HINT)
+        require_zarr()
         import dask.array as da
 
         path = Path(path)

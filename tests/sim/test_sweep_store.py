@@ -51,6 +51,34 @@ def test_points_written_in_any_order_land_in_their_regions(tmp_path):
     xr.testing.assert_identical(store.close().load(), reference)
 
 
+def test_unsorted_grid_values_keep_their_order_in_memory_and_in_the_store(tmp_path):
+    sc = scenario()
+    grid = {"contract.pool.size": [8e6, 2e6], "default.rho_systematic": [0.2, 0.05]}
+    reference = run_sweep(sc, grid, n_paths=200, seed=2)
+    assert reference.pool_size.values.tolist() == [8e6, 2e6]
+    assert reference.default_rho_systematic.values.tolist() == [0.2, 0.05]
+    point = run_sweep(sc, {"contract.pool.size": [2e6], "default.rho_systematic": [0.05]}, n_paths=200, seed=2)
+    assert float(reference.gross_loss_mean[1, 1]) == float(point.gross_loss_mean[0, 0])
+    xr.testing.assert_identical(run_sweep(sc, grid, n_paths=200, seed=2, store=tmp_path / "s.zarr").load(),
+                                reference)
+
+
+def test_a_failing_sweep_removes_its_store(tmp_path, monkeypatch):
+    real_run = sim.engine.run
+    calls = []
+
+    def dies_on_the_second_point(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("worker lost")
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(sim.engine, "run", dies_on_the_second_point)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        run_sweep(scenario(), {"contract.pool.size": [2e6, 8e6]}, n_paths=50, store=tmp_path / "s.zarr")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_store_refuses_an_existing_path_and_an_incomplete_sweep(tmp_path):
     sc = scenario()
     axes = sweep_axes(sc, {"contract.pool.size": [2e6, 8e6]})
@@ -58,6 +86,9 @@ def test_store_refuses_an_existing_path_and_an_incomplete_sweep(tmp_path):
     store = SweepStore.create(tmp_path / "s.zarr", sc, axes, points)
     with pytest.raises(FileExistsError, match="already exists"):
         SweepStore.create(tmp_path / "s.zarr", sc, axes, points)
+    with pytest.raises(FileExistsError, match="already exists"):
+        run_sweep(sc, {"contract.pool.size": [2e6, 8e6]}, n_paths=50, store=tmp_path / "s.zarr")
+    assert (tmp_path / "s.zarr").is_dir()  # someone else's store is left alone
     store.write(1, sim.engine.run(points[1], n_paths=50), points[1])
     with pytest.raises(RuntimeError, match=r"points \[0\] were never written"):
         store.close()
