@@ -57,6 +57,10 @@ def test_w1_engine(benchmark, method, rounds):
     m = record(Measurement("W1", f"engine {method}", "engine", sec, rounds, WORK, size=SIZE,
                            extra={"buckets": int(plan.bucket_threshold.size)}))
     _keep(f"engine {method}", losses, m)
+    if method == "sparse":
+        note("W1 'engine' rows time the engine's loss-only run (sim.engine.simulate_losses: the defaults, "
+             "exposures and recoveries of sim.run, no waterfall); 'engine full waterfall' times "
+             "simulate_paths, which is what the W1 engine row timed before the loss-only run existed")
     benchmark.extra_info.update(loan_paths_per_s=m.rate, mean=m.extra["mean"], q99=m.extra["q99"])
 
 
@@ -132,7 +136,7 @@ def test_w1_financepy_peer(benchmark):
     if python:
         out = benchmark.pedantic(_financepy_subprocess, args=(python,), rounds=1, iterations=1)
         losses, sec, version = np.asarray(out["losses"]), out["seconds"], out["version"]
-        where = f"subprocess {python}"
+        where = "subprocess, RISKPOOL_FINANCEPY_PYTHON"
     else:
         pytest.importorskip("financepy", reason="financepy not installed (optional external peer)")
         from importlib.metadata import version as _version
