@@ -52,3 +52,14 @@ def test_run_losses_of_a_scenario_without_stop_rule_is_runs_gross_loss():
     ds = run(sc, n_paths=3000, seed=9)
     assert losses.mean() == pytest.approx(float(ds.gross_loss_mean), rel=1e-12)
     assert losses.std(ddof=1) / np.sqrt(losses.size) == pytest.approx(float(ds.gross_loss_se), rel=1e-9)
+
+
+def test_threads_beyond_numba_num_threads_are_capped(monkeypatch):
+    import sim.engine as engine
+
+    lanes = []
+    monkeypatch.setattr(engine, "run_lanes", lambda kernel, n_lanes, *a: lanes.append(n_lanes))
+    plan, n, seed = plan_without_stop_rule(*CASES[0], n_paths=200)
+    simulate_losses(plan, n, seed, threads=64)
+    simulate_paths(plan, n, seed, 512, threads=64)
+    assert lanes and set(lanes) == {engine.default_threads()}
