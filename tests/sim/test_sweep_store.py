@@ -63,17 +63,23 @@ def test_unsorted_grid_values_keep_their_order_in_memory_and_in_the_store(tmp_pa
                                 reference)
 
 
-def test_a_failing_sweep_removes_its_store(tmp_path, monkeypatch):
+def die_on_the_second_point(monkeypatch, error: BaseException) -> list:
+    """Make `sim.engine.run` raise `error` on its second call; returns the call log."""
     real_run = sim.engine.run
     calls = []
 
-    def dies_on_the_second_point(*args, **kwargs):
+    def run(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            raise RuntimeError("worker lost")
+            raise error
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(sim.engine, "run", dies_on_the_second_point)
+    monkeypatch.setattr(sim.engine, "run", run)
+    return calls
+
+
+def test_a_failing_sweep_removes_its_store(tmp_path, monkeypatch):
+    die_on_the_second_point(monkeypatch, RuntimeError("worker lost"))
     with pytest.raises(RuntimeError, match="worker lost"):
         run_sweep(scenario(), {"contract.pool.size": [2e6, 8e6]}, n_paths=50, store=tmp_path / "s.zarr")
     assert list(tmp_path.iterdir()) == []
@@ -127,16 +133,7 @@ def test_cli_zarr_sweep_writes_the_same_results_as_netcdf(tmp_path):
 
 
 def test_cli_zarr_sweep_interrupted_leaves_nothing(tmp_path, monkeypatch):
-    real_run = sim.engine.run
-    calls = []
-
-    def dies_on_the_second_point(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_run(*args, **kwargs)
-
-    monkeypatch.setattr(sim.engine, "run", dies_on_the_second_point)
+    calls = die_on_the_second_point(monkeypatch, KeyboardInterrupt())
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["sweep", SCENARIO, *GRID, "--paths", "100", "--zarr", "--out", str(out)])
     assert result.exit_code != 0 and len(calls) == 2
