@@ -9,7 +9,7 @@ the blocks completed) and calls `build_dataset`: the Dataset is identical to
 completion order or number of retries.
 
     plan    = compile_plan(scenario, portfolio, method)          # once, locally
-    [plan]  = client.scatter([plan], broadcast=True)             # once per worker
+    [plan]  = client.scatter([plan], broadcast=True, hash=False) # once per worker
     blocks  = [submit(_block, plan, key, lo, hi - lo, retries=2) for each block]
     out[lo:hi] = result of each block, in the order they complete
     Dataset = build_dataset(out, plan, scenario, seed, method)
@@ -33,8 +33,11 @@ Blocks are retry-safe: a task is a pure function of its inputs, so a worker
 lost mid-run costs only the re-run of its blocks (results identical), and a
 block that raises is retried twice (``retries=2``). The plan is scattered with
 ``broadcast=True``: if every worker that holds it is lost at once it cannot be
-recomputed, and the run fails with Dask's lost-data error. Ctrl-C cancels the
-run's futures and re-raises. Nothing is written to disk here.
+recomputed, and the run fails with Dask's lost-data error. It gets a random
+key (``hash=False``), not one hashed from its content: a run right after an
+identical one would otherwise reuse the key while the scheduler is still
+forgetting the earlier copy, and lose it ("Key lost during replication").
+Ctrl-C cancels the run's futures and re-raises. Nothing is written to disk here.
 
 Dask is optional: ``pip install riskpool[dask]``; this module imports without it.
 """
@@ -150,7 +153,7 @@ def segment_gross_distributed(plan: Plan, key: np.uint64, segment: np.ndarray, n
     """`sim.segments.segment_gross` for paths 0 .. n_paths - 1, one task per block
     of paths, concatenated in path order: identical to the in-process result."""
     with client_for(scheduler) as client:
-        [plan_future] = client.scatter([plan], broadcast=True)
+        [plan_future] = client.scatter([plan], broadcast=True, hash=False)
         nonce = uuid.uuid4().hex
         futures = [
             client.submit(_segment_block, plan_future, key, segment, n_segments, lo,
@@ -178,7 +181,7 @@ class _Job:
         self.seed = seed
         self.out = allocate_outputs(n_paths, plan.horizon // plan.period_months)
         key = run_key(seed)
-        [plan_future] = client.scatter([plan], broadcast=True)
+        [plan_future] = client.scatter([plan], broadcast=True, hash=False)
         # A nonce per run: a new run must never share task keys with an earlier,
         # possibly still cancelling, run of the same arguments.
         token = tokenize(plan_future.key, int(key), n_paths, block_size, uuid.uuid4().hex)
