@@ -156,13 +156,18 @@ def collect_points(scenario: Scenario, axes: dict[str, list[Any]], points: list[
     return write_sweep(store, scenario, axes, points, results)
 
 
+def point_record(ds: xr.Dataset) -> xr.Dataset:
+    """What a sweep keeps of a point's Dataset: no tail curves (nor their
+    `level` coordinate), and the point's scenario hash as a variable."""
+    ds = ds.drop_vars([v for v in ds.data_vars if v.endswith("_curve")] + ["level"], errors="ignore")
+    ds["scenario_sha256"] = ((), np.array(ds.attrs["scenario_sha256"], dtype="<U64"))
+    return ds
+
+
 def combine_points(scenario: Scenario, axes: dict[str, list[Any]], datasets: list[xr.Dataset]) -> xr.Dataset:
     """The points' Datasets (in grid product order) as one with the swept dims."""
-    shas = [d.attrs["scenario_sha256"] for d in datasets]
-    combined = xr.concat([d.drop_vars("level") for d in datasets], dim="point",
+    combined = xr.concat([point_record(d) for d in datasets], dim="point",
                          combine_attrs="drop_conflicts", join="outer")
-    combined = combined.drop_vars([v for v in combined.data_vars if v.endswith("_curve")])
-    combined["scenario_sha256"] = ("point", np.array(shas))
     names = [dim_name(k) for k in axes]
     if len(names) == 1:  # one key: the point dimension simply becomes it
         combined = combined.rename(point=names[0]).assign_coords({names[0]: list(axes.values())[0]})

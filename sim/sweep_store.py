@@ -6,7 +6,7 @@ The store has exactly the layout `sim.sweep.combine_points` gives in memory
 the Dataset `SweepStore.close` returns) reads like an in-memory sweep:
 
     store = SweepStore.create(path, scenario, axes, points)   # layout only
-    store.write(i, point_dataset, points[i])   # any order; i in grid-product order
+    store.write(i, point_dataset)    # any order; i in grid-product order
     ds = store.close()         # attributes, consolidated metadata, lazy Dataset
 
 or all at once, removing the store if anything fails, with `write_sweep`.
@@ -29,10 +29,9 @@ import numpy as np
 import xarray as xr
 
 from models.scenario import Scenario, scenario_sha256
-from sim.sweep import dim_name
+from sim.sweep import dim_name, point_record
 
 INSTALL_HINT = "zarr is needed to write a sweep to a zarr store: pip install riskpool[dask]"
-SHA_DTYPE = "<U64"
 # Version 2 of the format: fixed-width strings (party names, scenario hashes)
 # and consolidated metadata are part of its specification.
 ZARR_FORMAT = 2
@@ -52,7 +51,7 @@ def write_sweep(path: Path | str, scenario: Scenario, axes: dict[str, list[Any]]
     store = SweepStore.create(path, scenario, axes, points)
     try:
         for index, ds in results:
-            store.write(index, ds, points[index])
+            store.write(index, ds)
         return store.close()
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
@@ -70,14 +69,7 @@ def _point_layout(point: Scenario) -> xr.Dataset:
     sim = point.simulation
     out = allocate_outputs(2, plan.horizon // plan.period_months)
     with np.errstate(all="ignore"):
-        return _as_point(build_dataset(out, plan, point, seed=sim.seed, method=sim.method), "0" * 64)
-
-
-def _as_point(ds: xr.Dataset, sha: str) -> xr.Dataset:
-    """What `combine_points` keeps of a point: no tail curves, its scenario hash."""
-    ds = ds.drop_vars([v for v in ds.data_vars if v.endswith("_curve")] + ["level"], errors="ignore")
-    ds["scenario_sha256"] = ((), np.array(sha, dtype=SHA_DTYPE))
-    return ds
+        return point_record(build_dataset(out, plan, point, seed=sim.seed, method=sim.method))
 
 
 def _jsonable(value: Any) -> Any:
@@ -139,11 +131,10 @@ class SweepStore:
         layout.to_zarr(path, mode="w-", compute=False, consolidated=False, zarr_format=ZARR_FORMAT)
         return cls(path, axes, layout, scenario_sha256(scenario))
 
-    def write(self, index: int, ds: xr.Dataset, point: Scenario) -> None:
-        """Write point `index` (grid-product order) of the sweep, whose scenario
-        is `point`, into its region."""
+    def write(self, index: int, ds: xr.Dataset) -> None:
+        """Write point `index` (grid-product order) of the sweep into its region."""
         at = np.unravel_index(index, self.shape)
-        ds = _as_point(ds, scenario_sha256(point))
+        ds = point_record(ds)
         for key, value in ds.attrs.items():
             if key in self.conflicts:
                 continue

@@ -47,7 +47,7 @@ def test_points_written_in_any_order_land_in_their_regions(tmp_path):
     points = point_scenarios(sc, axes)
     store = SweepStore.create(tmp_path / "s.zarr", sc, axes, points)
     for i in (3, 0, 2, 1):
-        store.write(i, sim.engine.run(points[i], n_paths=200, seed=2), points[i])
+        store.write(i, sim.engine.run(points[i], n_paths=200, seed=2))
     xr.testing.assert_identical(store.close().load(), reference)
 
 
@@ -95,7 +95,7 @@ def test_store_refuses_an_existing_path_and_an_incomplete_sweep(tmp_path):
     with pytest.raises(FileExistsError, match="already exists"):
         run_sweep(sc, {"contract.pool.size": [2e6, 8e6]}, n_paths=50, store=tmp_path / "s.zarr")
     assert (tmp_path / "s.zarr").is_dir()  # someone else's store is left alone
-    store.write(1, sim.engine.run(points[1], n_paths=50), points[1])
+    store.write(1, sim.engine.run(points[1], n_paths=50))
     with pytest.raises(RuntimeError, match=r"points \[0\] were never written"):
         store.close()
 
@@ -107,7 +107,7 @@ def test_a_point_outside_the_layout_is_refused_not_truncated(tmp_path):
     store = SweepStore.create(tmp_path / "s.zarr", sc, axes, points)
     longer = sc.model_copy(update={"simulation": sc.simulation.model_copy(update={"horizon_months": 36})})
     with pytest.raises(ValueError, match="'period' values"):
-        store.write(0, sim.engine.run(longer, n_paths=50), points[0])
+        store.write(0, sim.engine.run(longer, n_paths=50))
 
 
 SCENARIO = "scenarios/shijiazhuang_score_loan.toml"
