@@ -171,6 +171,15 @@ def run_key(seed: int) -> np.uint64:
     return np.random.SeedSequence(int(seed)).generate_state(1, dtype=np.uint64)[0]
 
 
+def _blocks(n_paths: int, block_size: int, progress: Callable[[int], None] | None):
+    """(lo, hi) of each block of paths in order; `progress(hi - lo)` once a block is done."""
+    for lo in range(0, n_paths, block_size):
+        hi = min(n_paths, lo + block_size)
+        yield lo, hi
+        if progress is not None:
+            progress(hi - lo)
+
+
 def simulate_paths(
     plan: Plan,
     n_paths: int,
@@ -183,11 +192,8 @@ def simulate_paths(
     out = allocate_outputs(n_paths, plan.horizon // plan.period_months)
     key = run_key(seed)
     lanes = lanes_for(threads)
-    for lo in range(0, n_paths, block_size):
-        hi = min(n_paths, lo + block_size)
+    for lo, hi in _blocks(n_paths, block_size, progress):
         simulate_block(plan, key, lo, slice_outputs(out, lo, hi), lanes)
-        if progress is not None:
-            progress(hi - lo)
     return out
 
 
@@ -207,11 +213,8 @@ def simulate_losses(
     key = run_key(seed)
     lanes = lanes_for(threads)
     segment = np.zeros(plan.amount.size, np.int64)
-    for lo in range(0, n_paths, block_size):
-        hi = min(n_paths, lo + block_size)
+    for lo, hi in _blocks(n_paths, block_size, progress):
         loss_block(plan, key, lo, segment, out[lo:hi], lanes)
-        if progress is not None:
-            progress(hi - lo)
     return out[:, 0]
 
 
