@@ -17,7 +17,15 @@ from numba import njit
 
 from models.portfolio import Portfolio
 from models.scenario import PARTIES, Scenario
-from sim.kernels import draw_plan, fill_exposures, needs_months, sample_path_losses
+from sim.kernels import (
+    draw_plan,
+    draw_scratch,
+    fill_exposures,
+    needs_months,
+    random_recovery,
+    sample_path_defaults,
+    sample_path_losses,
+)
 from sim.plan import Plan, build_portfolio, compile_plan
 from sim.results import build_dataset
 from sim.waterfall import N_EVENT_TYPES, settle_path
@@ -107,20 +115,11 @@ def lanes_for(threads: int | None) -> int:
     return default_threads() if threads is None else max(1, min(int(threads), default_threads()))
 
 
-@njit(cache=True)
-def _draw_scratch(plan):
-    """A lane's scratch for `sample_path_losses`: sector factors and, per
-    default, loan, month, exposure and recovery."""
-    n_loans = plan.amount.size
-    return (np.empty(max(plan.n_sectors, 1)), np.empty(n_loans, np.int64), np.empty(n_loans, np.int64),
-            np.empty(n_loans), np.empty(n_loans))
-
-
 @njit(cache=True, nogil=True)
 def _simulate_lane(plan, key, first_path, out, lane, n_lanes):
     n_paths = out.gross_loss.size
     n_loans = plan.amount.size
-    sector_factor, def_loan, def_month, ead, rec = _draw_scratch(plan)
+    scratch = draw_scratch(plan)
     paid = np.empty((n_loans, out.party_loss.shape[1]))
     keys = np.empty(n_loans * N_EVENT_TYPES, np.int64)
     year_guarantor = np.empty(plan.n_event_years)
@@ -129,11 +128,10 @@ def _simulate_lane(plan, key, first_path, out, lane, n_lanes):
     d = draw_plan(plan)
     for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
-            n, z = sample_path_losses(d, key, first_path + p, True, sector_factor,
-                                      def_loan, def_month, ead, rec)
+            n, z = sample_path_losses(d, key, first_path + p, True, scratch)
             out.systematic[p] = z
-            settle_path(plan, p, n, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
-                        loan_default_month, firm_subsidy, out)
+            settle_path(plan, p, n, scratch.loan, scratch.month, scratch.ead, scratch.rec, paid, keys,
+                        year_guarantor, loan_default_month, firm_subsidy, out)
 
 
 def simulate_block(plan: Plan, key: np.uint64, first_path: int, out: PathOutputs, n_lanes: int) -> None:
@@ -144,15 +142,31 @@ def simulate_block(plan: Plan, key: np.uint64, first_path: int, out: PathOutputs
 
 @njit(cache=True, nogil=True)
 def _loss_lane(plan, key, first_path, want_month, segment, out, lane, n_lanes):
-    n_paths = out.shape[0]
-    sector_factor, def_loan, def_month, ead, rec = _draw_scratch(plan)
+    n_paths, n_segments = out.shape
+    scratch = draw_scratch(plan)
     d = draw_plan(plan)
+    # With bullet exposures and fixed recoveries a default's loss is the
+    # loan's own constant: no exposure or recovery to fill per default.
+    fixed = not want_month
+    for p in range(d.recovery_sd.size):
+        fixed &= not random_recovery(d, p)
+    fixed_loss = d.amount * (1.0 - d.recovery_mean)
     for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
-            n, _ = sample_path_losses(d, key, first_path + p, want_month, sector_factor, def_loan,
-                                      def_month, ead, rec)
-            for k in range(n):
-                out[p, segment[def_loan[k]]] += ead[k] * (1.0 - rec[k])
+            if not fixed:
+                n, _ = sample_path_losses(d, key, first_path + p, want_month, scratch)
+                for k in range(n):
+                    out[p, segment[scratch.loan[k]]] += scratch.ead[k] * (1.0 - scratch.rec[k])
+            elif n_segments == 1:
+                n, _ = sample_path_defaults(d, key, first_path + p, False, scratch)
+                total = 0.0
+                for k in range(n):
+                    total += fixed_loss[scratch.loan[k]]
+                out[p, 0] += total
+            else:
+                n, _ = sample_path_defaults(d, key, first_path + p, False, scratch)
+                for k in range(n):
+                    out[p, segment[scratch.loan[k]]] += fixed_loss[scratch.loan[k]]
 
 
 def loss_block(plan: Plan, key: np.uint64, first_path: int, segment: np.ndarray, out: np.ndarray,

@@ -23,8 +23,10 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
+import numpy as np
 from numba import njit
 
+from sim.bucket_bounds import candidate_rate, grid_cell, squeeze_decision, squeezes
 from sim.plan import exposure_at_default
 from sim.rng import (
     STREAM_ACCEPT,
@@ -33,18 +35,18 @@ from sim.rng import (
     STREAM_RECOVERY,
     STREAM_SECTOR,
     STREAM_SKIP,
+    STREAM_SKIP_TAIL,
     STREAM_SYSTEMATIC,
     gamma_draw,
     ndtr,
     ndtri,
+    exponential_at,
     std_normal,
     stream_base,
     t_sf,
     uniform,
     uniform_at,
 )
-
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 # What a path's defaults, exposures and recoveries are drawn from: the part of
 # the plan the per-path kernels read. Passing this small tuple rather than the
@@ -55,7 +57,7 @@ DrawPlan = namedtuple(
     [
         "load_systematic", "load_sector", "load_idiosyncratic", "t_dof", "n_sectors", "sparse",
         "threshold", "sector", "start", "life", "hazard", "clock",
-        "bucket_ptr", "bucket_threshold", "bucket_sector",
+        "bucket_ptr", "bucket_threshold", "bucket_sector", "bucket_pos", "bucket_bounds",
         "amount", "term", "product", "amortizing", "recovery_mean", "recovery_sd", "recovery_downturn",
     ],
 )
@@ -67,7 +69,7 @@ def draw_plan(plan):
     return DrawPlan(
         plan.load_systematic, plan.load_sector, plan.load_idiosyncratic, plan.t_dof, plan.n_sectors,
         plan.sparse, plan.threshold, plan.sector, plan.start, plan.life, plan.hazard, plan.clock,
-        plan.bucket_ptr, plan.bucket_threshold, plan.bucket_sector,
+        plan.bucket_ptr, plan.bucket_threshold, plan.bucket_sector, plan.bucket_pos, plan.bucket_bounds,
         plan.amount, plan.term, plan.product, plan.amortizing, plan.recovery_mean, plan.recovery_sd,
         plan.recovery_downturn,
     )
@@ -126,85 +128,60 @@ def sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, ou
     return n
 
 
-@njit(cache=True)
-def _squeeze_bounds(t_lo, t_hi, p_max, common, c, sqrt_w):
-    """Set-up of the sparse sampler's squeezes for a bucket whose loans' lifetime
-    thresholds run from t_lo to t_hi (sorted), with highest conditional PD p_max.
-
-    A loan's bound b_i = (sqrt_w t_i - common) / c is linear in s_i =
-    (t_i - t_lo) / (t_hi - t_lo). As log Phi is concave, p_i = Phi(b_i) lies
-    above the chord p_lo (p_max / p_lo)^s_i and below the tangent at b_hi,
-    p_max exp(-(1 - s_i) span), span = (b_hi - b_lo) phi(b_hi) / p_max; with
-    exp(y) >= 1 + y + y^2/2 (y >= 0) and exp(-x) <= 1 - x + x^2/2 (x >= 0) a
-    candidate below the one bound is kept and one above the other dropped
-    without Phi^-1. The caller's 1e-9 margins keep a squeeze from ever deciding
-    differently from the exact test (ndtr/ndtri round at ~1e-15 relative), so
-    loss-only and full runs keep the same defaults.
-
-    Returns (usable, p_lo, 1 / (t_hi - t_lo), log(p_max / p_lo), span)."""
-    p_lo = ndtr((sqrt_w * t_lo - common) / c)
-    if not (p_lo > 1e-290 and t_hi > t_lo):
-        return False, p_lo, 0.0, 0.0, 0.0
-    b_hi = (sqrt_w * t_hi - common) / c
-    span = sqrt_w * (t_hi - t_lo) / c * math.exp(-0.5 * b_hi * b_hi) / (_SQRT_2PI * p_max)
-    return True, p_lo, 1.0 / (t_hi - t_lo), math.log(p_max / p_lo), span
-
-
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, out_loan, out_month):
-    """Exact sampler whose cost grows with the number of defaults. Returns the
-    count; default months are written only when `want_month`."""
+    """Exact sampler whose cost grows with the number of defaults (bounds as
+    `sim.bucket_bounds` describes). Returns the count; default months are
+    written only when `want_month`."""
     n = 0
     a, b, c = d.load_systematic, d.load_sector, d.load_idiosyncratic
     skip_stream = stream_base(key, path, STREAM_SKIP)
+    tail_stream = stream_base(key, path, STREAM_SKIP_TAIL)
     accept_stream = stream_base(key, path, STREAM_ACCEPT)
+    tabulated = d.bucket_bounds.shape[0] > 0
     for bucket in range(d.bucket_threshold.size):
         common = a * z + b * sector_factor[d.bucket_sector[bucket]]
-        p_max = ndtr((sqrt_w * d.bucket_threshold[bucket] - common) / c)
-        if p_max <= 0.0:
-            continue
         lo = d.bucket_ptr[bucket]
+        cell = grid_cell(common) if tabulated else -1
+        if cell >= 0:
+            row = d.bucket_bounds[cell, bucket]
+            p_bar, rate, lower, chord, upper, span = row[0], row[1], row[2], row[3], row[4], row[5]
+        else:
+            p_bar, rate = candidate_rate(d.bucket_threshold[bucket], common, c, sqrt_w)
+            lower, chord, upper, span = 0.0, 0.0, 0.0, 0.0
+        if p_bar <= 0.0:
+            continue
+        # squeezes (loss-only runs) not from the table are set up on the
+        # bucket's first candidate: most buckets of a book have none
+        pending = cell < 0
         size = d.bucket_ptr[bucket + 1] - lo
-        # Squeezes (loss-only runs: see `_squeeze_bounds`), set up on the
-        # bucket's first candidate, since most buckets of a book have none;
-        # not when c is tiny, where rounding in the bounds b_i (~1e-16 / c)
-        # would approach the squeezes' 1e-9 margins.
-        pending = not want_month and p_max > 1e-290 and c >= 1e-3
-        squeeze = False
-        t_lo = p_lo = inv_width = chord = span = 0.0
-        log_q = math.log1p(-p_max)  # -inf when p_max == 1: every loan is a candidate
         j = -1
         draw = 0
         base = bucket << 32
         while True:
-            # failures before the next candidate ~ Geometric(p_max) = floor(ratio);
-            # compared as a float first because with a tiny p_max it can exceed
-            # any integer (math.floor would overflow int64)
-            ratio = math.log(uniform_at(skip_stream, base + draw)) / log_q
-            if ratio >= size - j - 1:
+            # failures before the next candidate ~ Geometric(p_bar) = floor(E rate),
+            # compared as a float first: with a tiny p_bar it can exceed any
+            # integer (and is NaN in the 2^-53 case E = 0, rate = inf)
+            ratio = exponential_at(skip_stream, tail_stream, base + draw) * rate
+            if not ratio < size - j - 1:
                 break
             j += 1 + int(ratio)
             i = lo + j
-            # u * p_max is uniform on (0, p_max), so eps = Phi^-1(u p_max) is a
-            # candidate's idiosyncratic factor (normal, truncated at Phi^-1(p_max));
-            # it defaults iff eps <= its own bound, i.e. with probability p_i / p_max,
+            # u * p_bar is uniform on (0, p_bar), so eps = Phi^-1(u p_bar) is a
+            # candidate's idiosyncratic factor (normal, truncated at Phi^-1(p_bar));
+            # it defaults iff eps <= its own bound, i.e. with probability p_i / p_bar,
             # and then eps is normal truncated at that bound, as it must be.
-            v = uniform_at(accept_stream, base + draw) * p_max
+            v = uniform_at(accept_stream, base + draw) * p_bar
             draw += 1
-            if pending:
-                pending = False
-                t_lo = d.threshold[lo]
-                squeeze, p_lo, inv_width, chord, span = _squeeze_bounds(
-                    t_lo, d.bucket_threshold[bucket], p_max, common, c, sqrt_w)
-            if squeeze:
-                s_i = (d.threshold[i] - t_lo) * inv_width
-                y = s_i * chord
-                if v < p_lo * (1.0 + y + 0.5 * y * y) * (1.0 - 1e-9):
+            if not want_month:
+                if pending:
+                    pending = False
+                    lower, chord, upper, span = squeezes(d.threshold[lo], d.bucket_threshold[bucket], common,
+                                                         common, c, sqrt_w, p_bar)
+                decided = squeeze_decision(v, d.bucket_pos[i], lower, chord, upper, span)
+                if decided >= 0:
                     out_loan[n] = i
-                    n += 1
-                    continue
-                x = (1.0 - s_i) * span
-                if v > p_max * (1.0 - x + 0.5 * x * x) * (1.0 + 1e-9):
+                    n += decided
                     continue
             eps = ndtri(v)
             if eps <= (sqrt_w * d.threshold[i] - common) / c:
@@ -245,32 +222,64 @@ def fill_exposures(d, n, def_loan, def_month, ead):
                                      d.amortizing[d.product[i]], d.amount[i])
 
 
-@njit(cache=True)
-def sample_path_losses(d, key, path, want_month, sector_factor, def_loan, def_month, ead, rec):
-    """One path: factors, the defaults (loan, month), and each default's exposure
-    and recovery fraction. Returns (number of defaults, systematic factor z).
+# A thread lane's scratch for `sample_path_losses`: sector factors and, per
+# default, loan, month, exposure and recovery.
+DrawScratch = namedtuple("DrawScratch", ["sector_factor", "loan", "month", "ead", "rec"])
 
-    Without `want_month` the months are not drawn (def_month is left as it
-    was), which only a caller that needs neither event timing nor amortising
-    exposures may ask for (see `needs_months`); the defaults are the same."""
-    z, sqrt_w = draw_factors(key, path, d.n_sectors, d.t_dof, sector_factor)
+
+@njit(cache=True)
+def draw_scratch(plan):
+    """A `DrawScratch` sized for the plan."""
+    n_loans = plan.amount.size
+    return DrawScratch(np.empty(max(plan.n_sectors, 1)), np.empty(n_loans, np.int64),
+                       np.empty(n_loans, np.int64), np.empty(n_loans), np.empty(n_loans))
+
+
+@njit(cache=True, inline="always")
+def sample_path_defaults(d, key, path, want_month, scratch):
+    """One path: factors and the defaults (scratch.loan and, with `want_month`,
+    scratch.month). Returns (number of defaults, systematic factor z)."""
+    z, sqrt_w = draw_factors(key, path, d.n_sectors, d.t_dof, scratch.sector_factor)
     if d.sparse:
-        n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, def_month)
+        n = sample_defaults_sparse(d, key, path, z, scratch.sector_factor, sqrt_w, want_month, scratch.loan,
+                                   scratch.month)
     else:
-        n = sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, def_month)
+        n = sample_defaults_dense(d, key, path, z, scratch.sector_factor, sqrt_w, want_month, scratch.loan,
+                                  scratch.month)
+    return n, z
+
+
+@njit(cache=True)
+def sample_path_losses(d, key, path, want_month, scratch):
+    """One path: factors, the defaults (scratch.loan, scratch.month), and each
+    default's exposure and recovery fraction (scratch.ead, scratch.rec).
+    Returns (number of defaults, systematic factor z).
+
+    Without `want_month` the months are not drawn (scratch.month is left as
+    it was), which only a caller that needs neither event timing nor
+    amortising exposures may ask for (see `needs_months`); the defaults are
+    the same."""
+    n, z = sample_path_defaults(d, key, path, want_month, scratch)
+    def_loan, ead, rec = scratch.loan, scratch.ead, scratch.rec
     if want_month:
-        fill_exposures(d, n, def_loan, def_month, ead)
+        fill_exposures(d, n, def_loan, scratch.month, ead)
     for k in range(n):
         i = def_loan[k]
         p = d.product[i]
         if not want_month:
             ead[k] = d.amount[i]
-        if d.recovery_sd[p] > 0.0 or d.recovery_downturn[p] > 0.0:
+        if random_recovery(d, p):
             rec[k] = recovery_fraction(key, path, i, z, d.recovery_mean[i], d.recovery_downturn[p],
                                        d.recovery_sd[p])
         else:
             rec[k] = d.recovery_mean[i]
     return n, z
+
+
+@njit(cache=True, inline="always")
+def random_recovery(d, product):
+    """Does a default of this product recover a path-dependent fraction?"""
+    return d.recovery_sd[product] > 0.0 or d.recovery_downturn[product] > 0.0
 
 
 def needs_months(plan) -> bool:

@@ -17,6 +17,7 @@ from scipy import stats
 from models.portfolio import Portfolio, PortfolioError, generate_portfolio, load_portfolio
 from models.scenario import PARTIES, Scenario
 from models.scoring import annual_pd, loan_rate, monthly_hazard, stress_clock
+from sim.bucket_bounds import bounds_table, bucket_positions
 
 PARTY_INDEX = {name: i for i, name in enumerate(PARTIES)}
 BANK, POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR, GOVERNMENT = range(len(PARTIES))
@@ -47,8 +48,9 @@ Plan = namedtuple(
         # copula
         "load_systematic", "load_sector", "load_idiosyncratic", "t_dof", "n_sectors", "n_firms",
         # sparse sampler buckets: bucket k holds plan loans
-        # bucket_ptr[k] .. bucket_ptr[k + 1] - 1, sorted by threshold
-        "bucket_ptr", "bucket_threshold", "bucket_sector",
+        # bucket_ptr[k] .. bucket_ptr[k + 1] - 1, sorted by threshold;
+        # bucket_pos and bucket_bounds as sim.bucket_bounds describes
+        "bucket_ptr", "bucket_threshold", "bucket_sector", "bucket_pos", "bucket_bounds",
         "sparse",
         # loans are stored in sampling-bucket order; loan_order[j] is the
         # portfolio row of plan loan j
@@ -225,6 +227,9 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
     (amount, start, life, term, product, sector, firm, hazard, threshold, rate, rec_mean, guaranteed,
      margin_full) = (a[order] for a in (amount, start, life, term, product, sector, firm, hazard, threshold,
                                         rate, rec_mean, guaranteed, margin_full))
+    sparse = (method or sim.method) == "sparse"
+    load_idiosyncratic = float(np.sqrt(1.0 - dm.rho_systematic - dm.rho_sector))
+    bounds = bounds_table(bucket_ptr, threshold, bucket_threshold, load_idiosyncratic, sparse and not t_dof)
     pol = scenario.policy
     stop = c.stop_rule
     return Plan(
@@ -253,10 +258,10 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
         n_event_years=int((horizon + max_lag) // 12 + 2),
         load_systematic=float(np.sqrt(dm.rho_systematic)),
         load_sector=float(np.sqrt(dm.rho_sector)),
-        load_idiosyncratic=float(np.sqrt(1.0 - dm.rho_systematic - dm.rho_sector)),
+        load_idiosyncratic=load_idiosyncratic,
         t_dof=float(t_dof), n_sectors=int(n_sectors), n_firms=int(firm.max() + 1 if firm.size else 0),
         bucket_ptr=bucket_ptr, bucket_threshold=bucket_threshold,
-        bucket_sector=bucket_sector,
-        sparse=(method or sim.method) == "sparse",
+        bucket_sector=bucket_sector, bucket_pos=bucket_positions(bucket_ptr, threshold),
+        bucket_bounds=bounds, sparse=sparse,
         loan_order=order,
     )

@@ -26,6 +26,7 @@ STREAM_MIXING = 3
 STREAM_DENSE = 4
 STREAM_SKIP = 5
 STREAM_ACCEPT = 6
+STREAM_SKIP_TAIL = 7
 STREAM_RECOVERY = 8
 
 
@@ -48,6 +49,71 @@ def uniform_at(base: np.uint64, index: np.int64) -> float:
     """Uniform on the open interval (0, 1), 53 bits, for draw `index` of the
     stream whose base is `base`."""
     return ((_mix64(base + np.uint64(index) * _GOLDEN + _GOLDEN) >> np.uint64(11)) + 0.5) * _TWO_M53
+
+
+def _exponential_ziggurat(layers: int = 256, edge: float = 7.69711747013104972,
+                          area: float = 3.949659822581572e-3):
+    """Marsaglia & Tsang's (2000) ziggurat tables for Exp(1) at 53-bit resolution:
+    for layer i, the acceptance limit `ke` on a 53-bit integer r, the scale
+    `we` (x = r we) and the density `fe` at the layer's right edge. Layer 0 is
+    the base strip plus the tail beyond `edge`."""
+    m = float(1 << 53)
+    ke = np.zeros(layers, np.uint64)
+    we = np.zeros(layers)
+    fe = np.zeros(layers)
+    x = edge
+    base = area / math.exp(-x)
+    ke[0] = np.uint64(int(x / base * m))
+    we[0], we[-1] = base / m, x / m
+    fe[0], fe[-1] = 1.0, math.exp(-x)
+    for i in range(layers - 2, 0, -1):
+        inner = -math.log(area / x + math.exp(-x))
+        ke[i + 1] = np.uint64(int(inner / x * m))
+        x = inner
+        fe[i] = math.exp(-x)
+        we[i] = x / m
+    return ke, we, fe
+
+
+ZIGGURAT_EDGE = 7.69711747013104972
+_ZIG_KE, _ZIG_WE, _ZIG_FE = _exponential_ziggurat(edge=ZIGGURAT_EDGE)
+
+
+@njit(cache=True, inline="always")
+def exponential_at(base: np.uint64, tail_base: np.uint64, index: np.int64) -> float:
+    """Exp(1) draw `index` of the stream whose base is `base`, by the ziggurat:
+    one hash, and for ~99 % of draws a table look-up and a multiply (no log).
+    The rest continue in `_exponential_rare`, with draws from the stream whose
+    base is `tail_base`."""
+    bits = _mix64(base + np.uint64(index) * _GOLDEN + _GOLDEN)
+    layer = np.int64(bits & np.uint64(0xFF))
+    r = bits >> np.uint64(11)
+    x = float(r) * _ZIG_WE[layer]
+    if r < _ZIG_KE[layer]:
+        return x
+    return _exponential_rare(tail_base, index, layer, x)
+
+
+@njit(cache=True)
+def _exponential_rare(tail_base, index, layer, x):
+    """A ziggurat point outside its layer's rectangle: the tail beyond the edge
+    (edge + Exp(1), by memorylessness) or a wedge test against exp(-x); a
+    rejected point starts again with fresh bits. Uses draws index * 64 + 1 ..
+    of the tail stream; 31 rejections in a row (p ~ 1e-60) end in the last x."""
+    sub = np.uint64(index) * np.uint64(64)
+    for attempt in range(31):
+        u = uniform_at(tail_base, sub + np.uint64(2 * attempt + 1))
+        if layer == 0:
+            return ZIGGURAT_EDGE - math.log(u)
+        if _ZIG_FE[layer] + u * (_ZIG_FE[layer - 1] - _ZIG_FE[layer]) < math.exp(-x):
+            return x
+        bits = _mix64(tail_base + (sub + np.uint64(2 * attempt + 2)) * _GOLDEN + _GOLDEN)
+        layer = np.int64(bits & np.uint64(0xFF))
+        r = bits >> np.uint64(11)
+        x = float(r) * _ZIG_WE[layer]
+        if r < _ZIG_KE[layer]:
+            return x
+    return x
 
 
 @njit(cache=True)
