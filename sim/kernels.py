@@ -40,7 +40,8 @@ from sim.rng import (
     gamma_draw,
     ndtr,
     ndtri,
-    exponential_at,
+    exponential_fast,
+    exponential_rare,
     std_normal,
     stream_base,
     t_sf,
@@ -162,9 +163,13 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
             # failures before the next candidate ~ Geometric(p_bar) = floor(E rate),
             # compared as a float first: with a tiny p_bar it can exceed any
             # integer (and is NaN in the 2^-53 case E = 0, rate = inf)
-            ratio = exponential_at(skip_stream, tail_stream, base + draw) * rate
-            if not ratio < size - j - 1:
-                break
+            e, layer, final = exponential_fast(skip_stream, base + draw)
+            ratio = e * rate
+            if not (final & (ratio < size - j - 1)):
+                if not final:
+                    ratio = exponential_rare(tail_stream, base + draw, layer, e) * rate
+                if not ratio < size - j - 1:
+                    break
             j += 1 + int(ratio)
             i = lo + j
             # u * p_bar is uniform on (0, p_bar), so eps = Phi^-1(u p_bar) is a

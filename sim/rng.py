@@ -48,7 +48,9 @@ def stream_base(key: np.uint64, path: np.int64, stream: np.int64) -> np.uint64:
 def uniform_at(base: np.uint64, index: np.int64) -> float:
     """Uniform on the open interval (0, 1), 53 bits, for draw `index` of the
     stream whose base is `base`."""
-    return ((_mix64(base + np.uint64(index) * _GOLDEN + _GOLDEN) >> np.uint64(11)) + 0.5) * _TWO_M53
+    # a 53-bit value converts to float exactly from int64 in one instruction
+    # (uint64 takes several on x86-64)
+    return (float(np.int64(_mix64(base + np.uint64(index) * _GOLDEN + _GOLDEN) >> np.uint64(11))) + 0.5) * _TWO_M53
 
 
 def _exponential_ziggurat(layers: int = 256, edge: float = 7.69711747013104972,
@@ -80,22 +82,28 @@ _ZIG_KE, _ZIG_WE, _ZIG_FE = _exponential_ziggurat(edge=ZIGGURAT_EDGE)
 
 
 @njit(cache=True, inline="always")
-def exponential_at(base: np.uint64, tail_base: np.uint64, index: np.int64) -> float:
-    """Exp(1) draw `index` of the stream whose base is `base`, by the ziggurat:
-    one hash, and for ~99 % of draws a table look-up and a multiply (no log).
-    The rest continue in `_exponential_rare`, with draws from the stream whose
-    base is `tail_base`."""
+def exponential_fast(base: np.uint64, index: np.int64):
+    """(x, layer, final): the ziggurat's first try at Exp(1) draw `index` of the
+    stream whose base is `base`; x is the draw when `final` (~99 % of draws),
+    else `exponential_rare(tail_base, index, layer, x)` gives it. Split from
+    `exponential_at` so a hot loop can test `final` with its own exit test."""
     bits = _mix64(base + np.uint64(index) * _GOLDEN + _GOLDEN)
     layer = np.int64(bits & np.uint64(0xFF))
     r = bits >> np.uint64(11)
-    x = float(r) * _ZIG_WE[layer]
-    if r < _ZIG_KE[layer]:
-        return x
-    return _exponential_rare(tail_base, index, layer, x)
+    return float(np.int64(r)) * _ZIG_WE[layer], layer, r < _ZIG_KE[layer]
 
 
 @njit(cache=True)
-def _exponential_rare(tail_base, index, layer, x):
+def exponential_at(base: np.uint64, tail_base: np.uint64, index: np.int64) -> float:
+    """Exp(1) draw `index` of the stream whose base is `base` (ziggurat: one
+    hash, and for ~99 % of draws a table look-up and a multiply, no log); the
+    rest draw from the stream whose base is `tail_base`."""
+    x, layer, final = exponential_fast(base, index)
+    return x if final else exponential_rare(tail_base, index, layer, x)
+
+
+@njit(cache=True)
+def exponential_rare(tail_base, index, layer, x):
     """A ziggurat point outside its layer's rectangle: the tail beyond the edge
     (edge + Exp(1), by memorylessness) or a wedge test against exp(-x); a
     rejected point starts again with fresh bits. Uses draws index * 64 + 1 ..
@@ -110,7 +118,7 @@ def _exponential_rare(tail_base, index, layer, x):
         bits = _mix64(tail_base + (sub + np.uint64(2 * attempt + 2)) * _GOLDEN + _GOLDEN)
         layer = np.int64(bits & np.uint64(0xFF))
         r = bits >> np.uint64(11)
-        x = float(r) * _ZIG_WE[layer]
+        x = float(np.int64(r)) * _ZIG_WE[layer]
         if r < _ZIG_KE[layer]:
             return x
     return x
