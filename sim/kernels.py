@@ -77,12 +77,13 @@ def draw_plan(plan):
 
 
 @njit(cache=True)
-def draw_factors(key, path, n_sectors, t_dof, sector_factor):
-    """Systematic factor Z, sector factors (written to `sector_factor`) and
-    sqrt_w, the Student-t mixing scale (1 for the Gaussian copula)."""
+def draw_factors(key, path, n_sectors, load_sector, t_dof, sector_factor):
+    """Systematic factor Z, sector factors (written to `sector_factor`; zeros
+    when their loading is 0, as they then move nothing) and sqrt_w, the
+    Student-t mixing scale (1 for the Gaussian copula)."""
     z = std_normal(key, path, STREAM_SYSTEMATIC, 0)
     for k in range(n_sectors):
-        sector_factor[k] = std_normal(key, path, STREAM_SECTOR, k)
+        sector_factor[k] = std_normal(key, path, STREAM_SECTOR, k) if load_sector != 0.0 else 0.0
     sqrt_w = 1.0
     if t_dof > 0.0:
         sqrt_w = math.sqrt(2.0 * gamma_draw(key, path, STREAM_MIXING, 0, 0.5 * t_dof) / t_dof)
@@ -244,7 +245,7 @@ def draw_scratch(plan):
 def sample_path_defaults(d, key, path, want_month, scratch):
     """One path: factors and the defaults (scratch.loan and, with `want_month`,
     scratch.month). Returns (number of defaults, systematic factor z)."""
-    z, sqrt_w = draw_factors(key, path, d.n_sectors, d.t_dof, scratch.sector_factor)
+    z, sqrt_w = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, scratch.sector_factor)
     if d.sparse:
         n = sample_defaults_sparse(d, key, path, z, scratch.sector_factor, sqrt_w, want_month, scratch.loan,
                                    scratch.month)
