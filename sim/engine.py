@@ -149,7 +149,7 @@ def _loss_lane(plan, key, first_path, want_month, segment, out, lane, n_lanes):
     # loan's own constant: no exposure or recovery to fill per default.
     fixed = not want_month
     for p in range(d.recovery_sd.size):
-        fixed &= not random_recovery(d, p)
+        fixed &= not random_recovery(d.recovery_sd, d.recovery_downturn, p)
     fixed_loss = d.amount * (1.0 - d.recovery_mean)
     for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):

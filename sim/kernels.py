@@ -115,17 +115,17 @@ def sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, ou
     count; default months are written only when `want_month`."""
     n = 0
     a, b, c = d.load_systematic, d.load_sector, d.load_idiosyncratic
-    for i in range(d.amount.size):
-        if d.life[i] == 0:
+    life, sector, threshold, clock, start, hazard = d.life, d.sector, d.threshold, d.clock, d.start, d.hazard
+    for i in range(life.size):
+        if life[i] == 0:
             continue
-        common = a * z + b * sector_factor[d.sector[i]]
+        common = a * z + b * sector_factor[sector[i]]
         eps = std_normal(key, path, STREAM_DENSE, i)
         y = common + c * eps
-        if y <= sqrt_w * d.threshold[i]:
+        if y <= sqrt_w * threshold[i]:
             out_loan[n] = i
             if want_month:
-                out_month[n] = default_month(d.clock, d.start[i], d.life[i], d.hazard[i],
-                                               d.t_dof, y / sqrt_w)
+                out_month[n] = default_month(clock, start[i], life[i], hazard[i], d.t_dof, y / sqrt_w)
             n += 1
     return n
 
@@ -137,26 +137,32 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
     written only when `want_month`."""
     n = 0
     a, b, c = d.load_systematic, d.load_sector, d.load_idiosyncratic
+    # arrays taken out of the tuple once: a field read inside the loops costs
+    # a reference-count pair per read wherever numba cannot prune it
+    threshold, bucket_threshold, bucket_ptr, bounds = d.threshold, d.bucket_threshold, d.bucket_ptr, d.bucket_bounds
+    bucket_pos, bucket_sector = d.bucket_pos, d.bucket_sector
+    clock, start, life, hazard = d.clock, d.start, d.life, d.hazard
     skip_stream = stream_base(key, path, STREAM_SKIP)
     tail_stream = stream_base(key, path, STREAM_SKIP_TAIL)
     accept_stream = stream_base(key, path, STREAM_ACCEPT)
-    tabulated = d.bucket_bounds.shape[0] > 0
-    for bucket in range(d.bucket_threshold.size):
-        common = a * z + b * sector_factor[d.bucket_sector[bucket]]
-        lo = d.bucket_ptr[bucket]
+    tabulated = bounds.shape[0] > 0
+    for bucket in range(bucket_threshold.size):
+        common = a * z + b * sector_factor[bucket_sector[bucket]]
+        lo = bucket_ptr[bucket]
         cell = grid_cell(common) if tabulated else -1
         if cell >= 0:
-            row = d.bucket_bounds[cell, bucket]
-            p_bar, rate, lower, chord, upper, span = row[0], row[1], row[2], row[3], row[4], row[5]
+            p_bar, rate = bounds[cell, bucket, 0], bounds[cell, bucket, 1]
+            lower, chord = bounds[cell, bucket, 2], bounds[cell, bucket, 3]
+            upper, span = bounds[cell, bucket, 4], bounds[cell, bucket, 5]
         else:
-            p_bar, rate = candidate_rate(d.bucket_threshold[bucket], common, c, sqrt_w)
+            p_bar, rate = candidate_rate(bucket_threshold[bucket], common, c, sqrt_w)
             lower, chord, upper, span = 0.0, 0.0, 0.0, 0.0
         if p_bar <= 0.0:
             continue
         # squeezes (loss-only runs) not from the table are set up on the
         # bucket's first candidate: most buckets of a book have none
         pending = cell < 0
-        size = d.bucket_ptr[bucket + 1] - lo
+        size = bucket_ptr[bucket + 1] - lo
         j = -1
         draw = 0
         base = bucket << 32
@@ -182,19 +188,19 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
             if not want_month:
                 if pending:
                     pending = False
-                    lower, chord, upper, span = squeezes(d.threshold[lo], d.bucket_threshold[bucket], common,
+                    lower, chord, upper, span = squeezes(threshold[lo], bucket_threshold[bucket], common,
                                                          common, c, sqrt_w, p_bar)
-                decided = squeeze_decision(v, d.bucket_pos[i], lower, chord, upper, span)
+                decided = squeeze_decision(v, bucket_pos[i], lower, chord, upper, span)
                 if decided >= 0:
                     out_loan[n] = i
                     n += decided
                     continue
             eps = ndtri(v)
-            if eps <= (sqrt_w * d.threshold[i] - common) / c:
+            if eps <= (sqrt_w * threshold[i] - common) / c:
                 out_loan[n] = i
                 if want_month:
-                    out_month[n] = default_month(d.clock, d.start[i], d.life[i], d.hazard[i],
-                                                   d.t_dof, (common + c * eps) / sqrt_w)
+                    out_month[n] = default_month(clock, start[i], life[i], hazard[i], d.t_dof,
+                                                   (common + c * eps) / sqrt_w)
                 n += 1
     return n
 
@@ -222,10 +228,10 @@ def recovery_fraction(key, path, i, z, mean, downturn, sd):
 @njit(cache=True)
 def fill_exposures(d, n, def_loan, def_month, ead):
     """Exposure at default (yuan) of the first n defaults."""
+    start, term, amortizing, product, amount = d.start, d.term, d.amortizing, d.product, d.amount
     for k in range(n):
         i = def_loan[k]
-        ead[k] = exposure_at_default(def_month[k] - d.start[i], d.term[i],
-                                     d.amortizing[d.product[i]], d.amount[i])
+        ead[k] = exposure_at_default(def_month[k] - start[i], term[i], amortizing[product[i]], amount[i])
 
 
 # A thread lane's scratch for `sample_path_losses`: sector factors and, per
@@ -267,25 +273,25 @@ def sample_path_losses(d, key, path, want_month, scratch):
     the same."""
     n, z = sample_path_defaults(d, key, path, want_month, scratch)
     def_loan, ead, rec = scratch.loan, scratch.ead, scratch.rec
+    product, amount, mean, sd, downturn = d.product, d.amount, d.recovery_mean, d.recovery_sd, d.recovery_downturn
     if want_month:
         fill_exposures(d, n, def_loan, scratch.month, ead)
     for k in range(n):
         i = def_loan[k]
-        p = d.product[i]
+        p = product[i]
         if not want_month:
-            ead[k] = d.amount[i]
-        if random_recovery(d, p):
-            rec[k] = recovery_fraction(key, path, i, z, d.recovery_mean[i], d.recovery_downturn[p],
-                                       d.recovery_sd[p])
+            ead[k] = amount[i]
+        if random_recovery(sd, downturn, p):
+            rec[k] = recovery_fraction(key, path, i, z, mean[i], downturn[p], sd[p])
         else:
-            rec[k] = d.recovery_mean[i]
+            rec[k] = mean[i]
     return n, z
 
 
 @njit(cache=True, inline="always")
-def random_recovery(d, product):
+def random_recovery(recovery_sd, recovery_downturn, product):
     """Does a default of this product recover a path-dependent fraction?"""
-    return d.recovery_sd[product] > 0.0 or d.recovery_downturn[product] > 0.0
+    return recovery_sd[product] > 0.0 or recovery_downturn[product] > 0.0
 
 
 def needs_months(plan) -> bool:
