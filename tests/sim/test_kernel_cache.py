@@ -1,0 +1,31 @@
+"""The numba cache folder follows every source the kernels compile from: a
+constant changed in one module (inlined into callers in others, which
+numba's own cache check does not see) must select a fresh folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import sim
+from sim import sources_digest
+
+ROOT = Path(sim.__file__).resolve().parents[1]
+
+
+def test_any_kernel_source_change_selects_a_fresh_cache(tmp_path):
+    for package in ("sim", "models"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    folders = (tmp_path / "sim", tmp_path / "models")
+    before = sources_digest(*folders)
+    assert before == sources_digest(ROOT / "sim", ROOT / "models")
+    for module in ("sim/bucket_bounds.py", "sim/rng.py", "models/policy.py"):
+        path = tmp_path / module
+        text = path.read_text()
+        path.write_text(text + "\n# edited\n")
+        assert sources_digest(*folders) != before, module
+        path.write_text(text)
+    assert sources_digest(*folders) == before
+    # a new module counts too
+    (tmp_path / "sim" / "new_kernels.py").write_text("X = 1\n")
+    assert sources_digest(*folders) != before
