@@ -33,7 +33,7 @@ def warm_numba():
     """Compile (or load from the numba cache) everything the timed calls use."""
     t = time.perf_counter()
     import sim
-    from benchmarks.peers import dense_floor, sparse_floor
+    from benchmarks.peers import dense_floor
     from benchmarks.workloads import DEFAULT_SCENARIO, engine_full_losses, engine_losses, w1_loans, w1_plan
     from models.scenario import load_scenario
 
@@ -44,7 +44,6 @@ def warm_numba():
         engine_losses(plan, 70, threads=2)
         engine_full_losses(plan, 70, threads=1)
     dense_floor.warm()
-    sparse_floor.warm()
     sim.run(load_scenario(DEFAULT_SCENARIO), n_paths=70, threads=1)
     seconds = time.perf_counter() - t
     _report.note(f"session warm-up (numba cache load or compile) took {seconds:.1f} s")

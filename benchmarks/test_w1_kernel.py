@@ -22,7 +22,6 @@ import pytest
 from benchmarks._report import CACHE, Measurement, note, record, timed
 from benchmarks.peers.dense_floor import floor_losses
 from benchmarks.peers.numpy_peer import numpy_losses
-from benchmarks.peers.sparse_floor import sparse_floor_losses
 from benchmarks.workloads import (
     ROOT,
     W1_PATHS,
@@ -106,17 +105,6 @@ def test_w1_dense_floor(benchmark):
     benchmark.extra_info.update(loan_paths_per_s=m.rate)
 
 
-def test_w1_sparse_floor(benchmark):
-    """Diagnostic: a lean exact sparse sampler written for W1 alone
-    (benchmarks/peers/sparse_floor.py: one factor, no recovery, Box-Muller Z),
-    beside the engine's general loss-only run."""
-    losses, sec = timed(benchmark, sparse_floor_losses, 5, LOANS.pd, LOANS.amount, LOANS.rho, W1_PATHS,
-                        W1_SEED + 3)
-    m = record(Measurement("W1", "sparse floor (lean W1-only sampler)", "diag", sec, 5, WORK, size=SIZE))
-    _keep("sparse floor", losses, m)
-    benchmark.extra_info.update(loan_paths_per_s=m.rate)
-
-
 def _financepy_subprocess(python: str) -> dict:
     cmd = [python, str(ROOT / "benchmarks" / "peers" / "financepy_peer.py"),
            str(LOANS.n), str(FINANCEPY_TRIALS), str(W1_SEED % 2**31)]
@@ -160,8 +148,8 @@ def test_w1_financepy_peer(benchmark):
 def test_w1_engine_agrees_with_numpy_peer(benchmark):
     """Correctness gate: engine (sparse and dense) vs the NumPy peer, mean and
     99 % quantile within 4 combined standard errors; also each against the
-    exact mean sum(pd * amount). The dense and sparse floors and financepy are
-    reported, not gated (the floor rounds Z to a 1/64 grid; financepy's paths are
+    exact mean sum(pd * amount). The dense floor and financepy are reported,
+    not gated (the floor rounds Z to a 1/64 grid; financepy's paths are
     antithetic pairs)."""
     def sample(name, make):
         if f"w1:{name}" not in CACHE:
@@ -182,7 +170,7 @@ def test_w1_engine_agrees_with_numpy_peer(benchmark):
             s = summary(eng)
             if abs(s["mean"] - exact) > 4 * s["mean_se"]:
                 failures.append(f"engine {method} mean {s['mean']:.6g} vs exact {exact:.6g}")
-        for name in ("dense floor", "sparse floor", "financepy peer"):
+        for name in ("dense floor", "financepy peer"):
             other = CACHE.get(f"w1:{name}")
             if other is not None:
                 ok, msg = agreement(other, peer)

@@ -241,23 +241,29 @@ def std_normal(key: np.uint64, path: np.int64, stream: np.int64, index: np.int64
 
 @njit(cache=True)
 def gamma_draw(key: np.uint64, path: np.int64, stream: np.int64, index: np.int64, shape: float) -> float:
-    """Gamma(shape, 1) draw (Marsaglia-Tsang). Uses sub-indices index*64 + j, so
-    callers must space `index` values at least 1 apart."""
+    """Gamma(shape, 1) draw (Marsaglia-Tsang, with their squeeze). Uses
+    sub-indices index*64 + j, so callers must space `index` values at least 1
+    apart."""
+    counters = stream_base(key, path, stream)
     base = index * 64
     j = 0
     boost = 1.0
     if shape < 1.0:
-        boost = uniform(key, path, stream, base) ** (1.0 / shape)
+        boost = uniform_at(counters, base) ** (1.0 / shape)
         shape += 1.0
         j = 1
     d = shape - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
     while True:
-        x = std_normal(key, path, stream, base + j)
+        x = ndtri(uniform_at(counters, base + j))
         v = (1.0 + c * x) ** 3
-        u = uniform(key, path, stream, base + j + 1)
+        u = uniform_at(counters, base + j + 1)
         j += 2
-        if v > 0.0 and math.log(u) < 0.5 * x * x + d - d * v + d * math.log(v):
-            return d * v * boost
+        if v > 0.0:
+            x2 = x * x
+            # the squeeze lies inside the acceptance region: it saves two logs
+            # on ~98 % of tries and decides nothing differently
+            if u < 1.0 - 0.0331 * x2 * x2 or math.log(u) < 0.5 * x2 + d - d * v + d * math.log(v):
+                return d * v * boost
         if j >= 63:  # acceptance is > 95 % per try; 31 rejections in a row is ~1e-40
             return d * boost
