@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from models.scenario import load_scenario
-from sim.engine import prepare_run, run, run_losses, simulate_losses, simulate_paths
+from sim.engine import loss_block, prepare_run, run, run_key, run_losses, simulate_losses, simulate_paths
+from sim.kernels import needs_months
 
 CASES = [
     ("scenarios/shijiazhuang_score_loan.toml", []),
@@ -18,6 +19,9 @@ CASES = [
     ("scenarios/ip_pledge_97.toml", []),
     ("scenarios/national_4321.toml", []),
     ("scenarios/shanxi_special_fund.toml", []),
+    # fixed recoveries and bullet exposures: the loss lane's per-loan fixed losses
+    ("scenarios/shijiazhuang_score_loan.toml",
+     ["products.score_loan.recovery_sd=0", "products.score_loan.recovery_downturn=0"]),
 ]
 
 
@@ -43,6 +47,23 @@ def test_loss_only_run_is_bit_identical_for_any_threads_and_blocks():
     reference = simulate_losses(plan, n, seed, threads=1)
     for threads, block_size in [(2, 65_536), (2, 100), (1, 777)]:
         assert np.array_equal(reference, simulate_losses(plan, n, seed, block_size=block_size, threads=threads))
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[-1]])
+def test_segment_columns_are_loss_only_runs_of_their_loans(case):
+    # a segment's column is the loss-only run of a book whose other loans recover
+    # everything (a loan's recovery draws are its own); random and fixed
+    # recoveries take different paths in the lane
+    plan, n, seed = plan_without_stop_rule(*case, n_paths=1000)
+    assert not needs_months(plan)
+    segment = np.arange(plan.amount.size) % 3
+    out = np.zeros((n, 3))
+    loss_block(plan, run_key(seed), 0, segment, out, 1)
+    for s in range(3):
+        alone = plan._replace(recovery_mean=np.where(segment == s, plan.recovery_mean, 1.0))
+        assert np.array_equal(out[:, s], simulate_losses(alone, n, seed, threads=1))
+        assert out[:, s].sum() > 0
+    np.testing.assert_allclose(out.sum(axis=1), simulate_losses(plan, n, seed, threads=1), rtol=1e-12)
 
 
 def test_run_losses_of_a_scenario_without_stop_rule_is_runs_gross_loss():
