@@ -53,15 +53,25 @@ def grid_cell(common: float) -> int:
     x = (common - GRID_LO) * (1.0 / GRID_STEP)
     if not (0.0 <= x < GRID_CELLS):
         return -1
-    return int(x)
+    cell = int(x)
+    # common - GRID_LO can round across an edge (the edges themselves are
+    # exact): put common where the cell's bounds hold
+    if GRID_LO + cell * GRID_STEP > common:
+        cell -= 1
+    elif cell + 1 < GRID_CELLS and GRID_LO + (cell + 1) * GRID_STEP <= common:
+        cell += 1
+    return cell if cell >= 0 else -1
 
 
 @njit(cache=True)
 def candidate_rate(t_hi: float, common_lo: float, c: float, sqrt_w: float):
     """(p_bar, rate): p_bar = Phi((sqrt_w t_hi - common_lo) / c), the highest
     conditional PD of the bucket for any common >= common_lo, and
-    rate = -1 / log(1 - p_bar) (0 when p_bar = 1: every loan is a candidate)."""
+    rate = -1 / log(1 - p_bar) (0 when p_bar = 1: every loan is a candidate;
+    also 0 when p_bar underflows to 0, a bucket with no candidate)."""
     p_bar = ndtr((sqrt_w * t_hi - common_lo) / c)
+    if not p_bar > 0.0:  # Phi underflowed: no candidate, and no rate to divide by
+        return 0.0, 0.0
     return p_bar, -1.0 / math.log1p(-p_bar)
 
 

@@ -131,6 +131,12 @@ def test_grid_cells_hold_their_common_values():
     for common in np.random.default_rng(2).uniform(GRID_LO, -GRID_LO, 10_000):
         k = grid_cell(common)
         assert GRID_LO + k * GRID_STEP <= common < GRID_LO + (k + 1) * GRID_STEP
+    # at and one ulp below every edge (common - GRID_LO can round across one)
+    edges = GRID_LO + np.arange(1, GRID_CELLS) * GRID_STEP
+    for k, edge in enumerate(edges, start=1):
+        assert grid_cell(edge) == k
+        assert grid_cell(np.nextafter(edge, -np.inf)) == k - 1
+    assert grid_cell(GRID_LO) == 0
     assert grid_cell(GRID_LO - 1e-12) == -1
     assert grid_cell(GRID_LO + GRID_CELLS * GRID_STEP) == -1
     assert grid_cell(float("nan")) == -1
@@ -148,6 +154,21 @@ def test_table_rows_are_the_bounds_of_their_cells():
     assert tuple(table[cell, 0]) == (p_bar, rate) + squeezes(-2.0, -1.9, lo, lo + GRID_STEP, c, 1.0, p_bar)
     assert bounds_table(ptr, threshold, np.array([-1.9, -1.0]), c, gaussian=False).shape[0] == 0
     np.testing.assert_allclose(bucket_positions(ptr, threshold), [0.0, 0.5, 1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("default, pd", [
+    ({"rho_systematic": 0.95}, 1e-3),  # Phi underflows in the table's top cells
+    ({"rho_systematic": 0.3, "copula": "student_t", "t_dof": 4.0}, 1e-6),  # ... on a path, large sqrt_w
+])
+def test_buckets_whose_pd_underflows_have_no_candidate(default, pd):
+    sc = make_scenario(default=default)
+    n_loans, n = 200, 20_000
+    plan = compile_plan(sc, equal_loans(n_loans, pd), "sparse")
+    k = simulate_paths(plan, n, 4, 4096).n_defaults
+    # the mean count against n_loans pd, 4 SE (the SE from the sample, at least
+    # that of one default in n paths)
+    se = max(k.std(ddof=1), 1.0) / math.sqrt(n)
+    assert abs(k.mean() - n_loans * pd) < 4 * se
 
 
 def _untabulated(plan):
