@@ -22,7 +22,8 @@ p_i = Phi(b_i), b_i = (sqrt_w t_i - common) / c. The sparse sampler needs:
 As p_i falls as `common` rises, bounds that hold over a whole cell
 [common_lo, common_hi) are p_bar and the tangent at common_lo and the chord
 at common_hi. For the Gaussian copula the plan tabulates them on a grid of
-cells of width GRID_STEP, so a path reads one row per bucket instead of
+cells of width GRID_STEP over +-5 standard deviations of the common factor,
+so a path reads one row per bucket instead of
 evaluating Phi, exp and log; the cost is a few more candidates than the
 path's own p_max would give, all thinned exactly (0.4 % more on the W1
 benchmark book: 97.6 instead of 97.2 a path).
@@ -40,25 +41,39 @@ from sim.rng import ndtr
 # Fields of a row of the table: p_bar, rate, lower squeeze (scale, chord),
 # upper squeeze (scale, span).
 ROW = 6
-GRID_LO = -6.0  # |common| > 6 (probability ~2e-9 a path) is computed on the path
 GRID_STEP = 1.0 / 256.0  # a power of two: cell edges are exact
-GRID_CELLS = 3072
+# The grid spans +-GRID_SIGMAS standard deviations of the common factor; a
+# path beyond (probability 6e-7) computes its bounds itself.
+GRID_SIGMAS = 5.0
 _MARGIN = 1e-9
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
+def grid_cells(common_sd: float) -> int:
+    """Cells of a grid centred on 0 that spans GRID_SIGMAS standard deviations
+    of a common factor with standard deviation `common_sd` (an even count)."""
+    return 2 * (math.ceil(GRID_SIGMAS * common_sd / GRID_STEP) + 1)
+
+
 @njit(cache=True)
-def grid_cell(common: float) -> int:
-    """Index of the grid cell holding `common`, or -1 outside the grid."""
-    x = (common - GRID_LO) * (1.0 / GRID_STEP)
-    if not (0.0 <= x < GRID_CELLS):
+def cell_low_edge(cell: int, n_cells: int) -> float:
+    """Lowest common value of a cell of the grid of n_cells cells."""
+    return (cell - (n_cells >> 1)) * GRID_STEP
+
+
+@njit(cache=True)
+def grid_cell(common: float, n_cells: int) -> int:
+    """Index of the cell of the grid of n_cells cells holding `common`, or -1
+    outside the grid."""
+    x = common * (1.0 / GRID_STEP) + (n_cells >> 1)
+    if not (0.0 <= x < n_cells):
         return -1
     cell = int(x)
-    # common - GRID_LO can round across an edge (the edges themselves are
-    # exact): put common where the cell's bounds hold
-    if GRID_LO + cell * GRID_STEP > common:
+    # the sum can round across an edge (the edges themselves are exact): put
+    # common where the cell's bounds hold
+    if cell_low_edge(cell, n_cells) > common:
         cell -= 1
-    elif cell + 1 < GRID_CELLS and GRID_LO + (cell + 1) * GRID_STEP <= common:
+    elif cell + 1 < n_cells and cell_low_edge(cell + 1, n_cells) <= common:
         cell += 1
     return cell if cell >= 0 else -1
 
@@ -107,8 +122,9 @@ def squeeze_decision(v: float, s: float, lower: float, chord: float, upper: floa
 
 @njit(cache=True)
 def _tabulate(bucket_ptr, threshold, bucket_threshold, c, table):
-    for cell in range(table.shape[0]):
-        lo = GRID_LO + cell * GRID_STEP
+    n_cells = table.shape[0]
+    for cell in range(n_cells):
+        lo = cell_low_edge(cell, n_cells)
         for k in range(table.shape[1]):
             p_bar, rate = candidate_rate(bucket_threshold[k], lo, c, 1.0)
             lower, chord, upper, span = squeezes(threshold[bucket_ptr[k]], bucket_threshold[k], lo,
@@ -117,11 +133,12 @@ def _tabulate(bucket_ptr, threshold, bucket_threshold, c, table):
 
 
 def bounds_table(bucket_ptr: np.ndarray, threshold: np.ndarray, bucket_threshold: np.ndarray,
-                 c: float, gaussian: bool) -> np.ndarray:
+                 c: float, common_sd: float | None) -> np.ndarray:
     """(cells x buckets x ROW) bounds of a Gaussian-copula plan (thresholds in
-    plan order); empty (0 cells) for the Student-t copula, whose bounds also
-    depend on the path's sqrt_w and are computed on the path."""
-    n_cells = GRID_CELLS if gaussian and bucket_threshold.size else 0
+    plan order) whose common factors have standard deviation `common_sd`;
+    empty (0 cells) when `common_sd` is None, for the Student-t copula, whose
+    bounds also depend on the path's sqrt_w and are computed on the path."""
+    n_cells = grid_cells(common_sd) if common_sd is not None and bucket_threshold.size else 0
     table = np.empty((n_cells, bucket_threshold.size, ROW))
     if n_cells:
         _tabulate(bucket_ptr, threshold, bucket_threshold, float(c), table)

@@ -145,11 +145,11 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
     skip_stream = stream_base(key, path, STREAM_SKIP)
     tail_stream = stream_base(key, path, STREAM_SKIP_TAIL)
     accept_stream = stream_base(key, path, STREAM_ACCEPT)
-    tabulated = bounds.shape[0] > 0
+    n_cells = bounds.shape[0]
     for bucket in range(bucket_threshold.size):
         common = a * z + b * sector_factor[bucket_sector[bucket]]
         lo = bucket_ptr[bucket]
-        cell = grid_cell(common) if tabulated else -1
+        cell = grid_cell(common, n_cells) if n_cells else -1
         if cell >= 0:
             p_bar, rate = bounds[cell, bucket, 0], bounds[cell, bucket, 1]
             lower, chord = bounds[cell, bucket, 2], bounds[cell, bucket, 3]

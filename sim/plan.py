@@ -229,7 +229,9 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
                                         rate, rec_mean, guaranteed, margin_full))
     sparse = (method or sim.method) == "sparse"
     load_idiosyncratic = float(np.sqrt(1.0 - dm.rho_systematic - dm.rho_sector))
-    bounds = bounds_table(bucket_ptr, threshold, bucket_threshold, load_idiosyncratic, sparse and not t_dof)
+    common_sd = float(np.sqrt(dm.rho_systematic + dm.rho_sector))
+    bounds = bounds_table(bucket_ptr, threshold, bucket_threshold, load_idiosyncratic,
+                          common_sd if sparse and not t_dof else None)
     pol = scenario.policy
     stop = c.stop_rule
     return Plan(

@@ -14,13 +14,13 @@ from scipy import special, stats
 
 from sim import rng
 from sim.bucket_bounds import (
-    GRID_CELLS,
-    GRID_LO,
     GRID_STEP,
     bounds_table,
     bucket_positions,
     candidate_rate,
+    cell_low_edge,
     grid_cell,
+    grid_cells,
     squeeze_decision,
     squeezes,
 )
@@ -115,10 +115,10 @@ def test_squeezes_settle_most_candidates_of_a_typical_bucket():
     c, t_lo = math.sqrt(0.85), -2.2
     t_hi = t_lo + 0.15
     undecided = total = 0
+    n_cells = grid_cells(math.sqrt(0.15))
     for z in gen.standard_normal(400):
         common = math.sqrt(0.15) * z
-        cell = grid_cell(common)
-        lo = GRID_LO + cell * GRID_STEP
+        lo = cell_low_edge(grid_cell(common, n_cells), n_cells)
         p_bar, _ = candidate_rate(t_hi, lo, c, 1.0)
         bounds = squeezes(t_lo, t_hi, lo, lo + GRID_STEP, c, 1.0, p_bar)
         for s_i, v in zip(gen.random(200), gen.random(200) * p_bar):
@@ -127,32 +127,37 @@ def test_squeezes_settle_most_candidates_of_a_typical_bucket():
     assert undecided / total < 0.03
 
 
-def test_grid_cells_hold_their_common_values():
-    for common in np.random.default_rng(2).uniform(GRID_LO, -GRID_LO, 10_000):
-        k = grid_cell(common)
-        assert GRID_LO + k * GRID_STEP <= common < GRID_LO + (k + 1) * GRID_STEP
-    # at and one ulp below every edge (common - GRID_LO can round across one)
-    edges = GRID_LO + np.arange(1, GRID_CELLS) * GRID_STEP
-    for k, edge in enumerate(edges, start=1):
-        assert grid_cell(edge) == k
-        assert grid_cell(np.nextafter(edge, -np.inf)) == k - 1
-    assert grid_cell(GRID_LO) == 0
-    assert grid_cell(GRID_LO - 1e-12) == -1
-    assert grid_cell(GRID_LO + GRID_CELLS * GRID_STEP) == -1
-    assert grid_cell(float("nan")) == -1
+@pytest.mark.parametrize("common_sd", [0.0, 0.1, math.sqrt(0.2)])
+def test_grid_cells_hold_their_common_values(common_sd):
+    n_cells = grid_cells(common_sd)
+    lo, hi = cell_low_edge(0, n_cells), cell_low_edge(n_cells, n_cells)
+    assert lo == -hi and hi >= 5 * common_sd and n_cells % 2 == 0
+    for common in np.random.default_rng(2).uniform(lo, hi, 10_000):
+        k = grid_cell(common, n_cells)
+        assert cell_low_edge(k, n_cells) <= common < cell_low_edge(k + 1, n_cells)
+    # at and one ulp below every edge (the index arithmetic can round across one)
+    for k in range(1, n_cells):
+        edge = cell_low_edge(k, n_cells)
+        assert grid_cell(edge, n_cells) == k
+        assert grid_cell(np.nextafter(edge, -np.inf), n_cells) == k - 1
+    assert grid_cell(0.0, n_cells) == n_cells // 2
+    assert grid_cell(lo, n_cells) == 0
+    assert grid_cell(np.nextafter(lo, -np.inf), n_cells) == -1
+    assert grid_cell(hi, n_cells) == -1
+    assert grid_cell(float("nan"), n_cells) == -1
 
 
 def test_table_rows_are_the_bounds_of_their_cells():
     ptr = np.array([0, 3, 5])
     threshold = np.array([-2.0, -1.95, -1.9, -1.0, -1.0])
     c = 0.9
-    table = bounds_table(ptr, threshold, np.array([-1.9, -1.0]), c, gaussian=True)
-    assert table.shape == (GRID_CELLS, 2, 6)
-    cell = 1700
-    lo = GRID_LO + cell * GRID_STEP
+    table = bounds_table(ptr, threshold, np.array([-1.9, -1.0]), c, common_sd=0.4)
+    assert table.shape == (grid_cells(0.4), 2, 6)
+    cell = 700
+    lo = cell_low_edge(cell, table.shape[0])
     p_bar, rate = candidate_rate(-1.9, lo, c, 1.0)
     assert tuple(table[cell, 0]) == (p_bar, rate) + squeezes(-2.0, -1.9, lo, lo + GRID_STEP, c, 1.0, p_bar)
-    assert bounds_table(ptr, threshold, np.array([-1.9, -1.0]), c, gaussian=False).shape[0] == 0
+    assert bounds_table(ptr, threshold, np.array([-1.9, -1.0]), c, common_sd=None).shape[0] == 0
     np.testing.assert_allclose(bucket_positions(ptr, threshold), [0.0, 0.5, 1.0, 0.0, 0.0])
 
 
@@ -182,7 +187,7 @@ def test_bounds_computed_on_the_path_give_the_same_law(rho):
     sc = make_scenario(default={"rho_systematic": rho})
     pf = equal_loans(400, np.linspace(0.005, 0.08, 400))
     plan = compile_plan(sc, pf, "sparse")
-    assert plan.bucket_bounds.shape[0] == GRID_CELLS
+    assert plan.bucket_bounds.shape[0] == grid_cells(math.sqrt(rho))
     n = 20_000
     a = simulate_paths(plan, n, 3, 4096).n_defaults
     b = simulate_paths(_untabulated(plan), n, 3, 4096).n_defaults
