@@ -11,11 +11,12 @@ Two samplers give the same distribution:
 - dense: one idiosyncratic draw per loan (cost ~ loans);
 - sparse: conditional on the factors defaults are independent Bernoulli(p_i).
   Loans are grouped in buckets of close thresholds; within a bucket the
-  candidates are an iid Bernoulli(p_max) subset, found by geometric skips,
-  each kept with probability p_i / p_max (exact thinning, done by drawing the
-  candidate's eps_i truncated at the bucket's bound and keeping it when it
-  also lies below its own); eps_i then gives the default month.
-  Cost ~ buckets + defaults.
+  candidates are an iid Bernoulli(p_bar) subset, p_bar >= every p_i of the
+  bucket (`sim.bucket_bounds`), found by geometric skips (ziggurat
+  exponentials), each kept with probability p_i / p_bar (exact thinning,
+  done by drawing the candidate's eps_i truncated at Phi^-1(p_bar) and
+  keeping it when it also lies below its own bound); eps_i then gives the
+  default month. Cost ~ buckets + defaults.
 """
 
 from __future__ import annotations
