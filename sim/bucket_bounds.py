@@ -23,10 +23,10 @@ As p_i falls as `common` rises, bounds that hold over a whole cell
 [common_lo, common_hi) are p_bar and the tangent at common_lo and the chord
 at common_hi. For the Gaussian copula the plan tabulates them on a grid of
 cells of width GRID_STEP over +-5 standard deviations of the common factor,
-so a path reads one row per bucket instead of
-evaluating Phi, exp and log; the cost is a few more candidates than the
-path's own p_max would give, all thinned exactly (0.4 % more on the W1
-benchmark book: 97.6 instead of 97.2 a path).
+so a path reads one row per bucket instead of evaluating Phi, exp and log;
+the cost is a few more candidates than the path's own highest PD would
+give, all thinned exactly (0.4 % more on the W1 benchmark book: 97.6
+instead of 97.2 a path).
 """
 
 from __future__ import annotations

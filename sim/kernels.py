@@ -38,11 +38,11 @@ from sim.rng import (
     STREAM_SKIP,
     STREAM_SKIP_TAIL,
     STREAM_SYSTEMATIC,
+    exponential_fast,
+    exponential_rare,
     gamma_draw,
     ndtr,
     ndtri,
-    exponential_fast,
-    exponential_rare,
     std_normal,
     stream_base,
     t_sf,
@@ -140,8 +140,8 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
     a, b, c = d.load_systematic, d.load_sector, d.load_idiosyncratic
     # arrays taken out of the tuple once: a field read inside the loops costs
     # a reference-count pair per read wherever numba cannot prune it
-    threshold, bucket_threshold, bucket_ptr, bounds = d.threshold, d.bucket_threshold, d.bucket_ptr, d.bucket_bounds
-    bucket_pos, bucket_sector = d.bucket_pos, d.bucket_sector
+    threshold, bucket_threshold, bucket_ptr = d.threshold, d.bucket_threshold, d.bucket_ptr
+    bounds, bucket_pos, bucket_sector = d.bucket_bounds, d.bucket_pos, d.bucket_sector
     clock, start, life, hazard = d.clock, d.start, d.life, d.hazard
     skip_stream = stream_base(key, path, STREAM_SKIP)
     tail_stream = stream_base(key, path, STREAM_SKIP_TAIL)
