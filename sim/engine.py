@@ -18,12 +18,13 @@ from numba import njit
 from models.portfolio import Portfolio
 from models.scenario import PARTIES, Scenario
 from sim.kernels import (
+    draw_factors,
     draw_plan,
     draw_scratch,
     fill_exposures,
     needs_months,
     random_recovery,
-    sample_path_defaults,
+    sample_defaults_sparse,
     sample_path_losses,
 )
 from sim.plan import Plan, build_portfolio, compile_plan
@@ -145,28 +146,33 @@ def _loss_lane(plan, key, first_path, want_month, segment, out, lane, n_lanes):
     n_paths, n_segments = out.shape
     scratch = draw_scratch(plan)
     d = draw_plan(plan)
-    # With bullet exposures and fixed recoveries a default's loss is the
-    # loan's own constant: no exposure or recovery to fill per default.
-    fixed = not want_month
+    # A sparse plan with bullet exposures and fixed recoveries: a default's
+    # loss is the loan's own constant, so a path needs its defaults only, from
+    # the sparse sampler called here directly (a loop that also holds the
+    # dense sampler's code runs W1 ~3 % slower).
+    fixed = d.sparse and not want_month
     for p in range(d.recovery_sd.size):
         fixed &= not random_recovery(d.recovery_sd, d.recovery_downturn, p)
     fixed_loss = d.amount * (1.0 - d.recovery_mean)
+    sector_factor, loans = scratch.sector_factor, scratch.loan
     for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
+            path = first_path + p
             if not fixed:
-                n, _ = sample_path_losses(d, key, first_path + p, want_month, scratch)
+                n, _ = sample_path_losses(d, key, path, want_month, scratch)
                 for k in range(n):
-                    out[p, segment[scratch.loan[k]]] += scratch.ead[k] * (1.0 - scratch.rec[k])
-            elif n_segments == 1:
-                n, _ = sample_path_defaults(d, key, first_path + p, False, scratch)
+                    out[p, segment[loans[k]]] += scratch.ead[k] * (1.0 - scratch.rec[k])
+                continue
+            z, sqrt_w = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, sector_factor)
+            n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, False, loans, scratch.month)
+            if n_segments == 1:
                 total = 0.0
                 for k in range(n):
-                    total += fixed_loss[scratch.loan[k]]
+                    total += fixed_loss[loans[k]]
                 out[p, 0] += total
             else:
-                n, _ = sample_path_defaults(d, key, first_path + p, False, scratch)
                 for k in range(n):
-                    out[p, segment[scratch.loan[k]]] += fixed_loss[scratch.loan[k]]
+                    out[p, segment[loans[k]]] += fixed_loss[loans[k]]
 
 
 def loss_block(plan: Plan, key: np.uint64, first_path: int, segment: np.ndarray, out: np.ndarray,

@@ -248,20 +248,6 @@ def draw_scratch(plan):
                        np.empty(n_loans, np.int64), np.empty(n_loans), np.empty(n_loans))
 
 
-@njit(cache=True, inline="always")
-def sample_path_defaults(d, key, path, want_month, scratch):
-    """One path: factors and the defaults (scratch.loan and, with `want_month`,
-    scratch.month). Returns (number of defaults, systematic factor z)."""
-    z, sqrt_w = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, scratch.sector_factor)
-    if d.sparse:
-        n = sample_defaults_sparse(d, key, path, z, scratch.sector_factor, sqrt_w, want_month, scratch.loan,
-                                   scratch.month)
-    else:
-        n = sample_defaults_dense(d, key, path, z, scratch.sector_factor, sqrt_w, want_month, scratch.loan,
-                                  scratch.month)
-    return n, z
-
-
 @njit(cache=True)
 def sample_path_losses(d, key, path, want_month, scratch):
     """One path: factors, the defaults (scratch.loan, scratch.month), and each
@@ -272,8 +258,12 @@ def sample_path_losses(d, key, path, want_month, scratch):
     it was), which only a caller that needs neither event timing nor
     amortising exposures may ask for (see `needs_months`); the defaults are
     the same."""
-    n, z = sample_path_defaults(d, key, path, want_month, scratch)
-    def_loan, ead, rec = scratch.loan, scratch.ead, scratch.rec
+    sector_factor, def_loan, ead, rec = scratch.sector_factor, scratch.loan, scratch.ead, scratch.rec
+    z, sqrt_w = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, sector_factor)
+    if d.sparse:
+        n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, scratch.month)
+    else:
+        n = sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, scratch.month)
     product, amount, mean, sd, downturn = d.product, d.amount, d.recovery_mean, d.recovery_sd, d.recovery_downturn
     if want_month:
         fill_exposures(d, n, def_loan, scratch.month, ead)
