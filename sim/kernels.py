@@ -147,10 +147,14 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
     tail_stream = stream_base(key, path, STREAM_SKIP_TAIL)
     accept_stream = stream_base(key, path, STREAM_ACCEPT)
     n_cells = bounds.shape[0]
+    sector = -1
+    common, cell = 0.0, -1
     for bucket in range(bucket_threshold.size):
-        common = a * z + b * sector_factor[bucket_sector[bucket]]
+        if bucket_sector[bucket] != sector:  # a sector's buckets are consecutive
+            sector = bucket_sector[bucket]
+            common = a * z + b * sector_factor[sector]
+            cell = grid_cell(common, n_cells) if n_cells else -1
         lo = bucket_ptr[bucket]
-        cell = grid_cell(common, n_cells) if n_cells else -1
         if cell >= 0:
             p_bar, rate = bounds[cell, bucket, 0], bounds[cell, bucket, 1]
             lower, chord = bounds[cell, bucket, 2], bounds[cell, bucket, 3]
