@@ -78,6 +78,27 @@ def test_exponential_draws_follow_exp1():
     assert abs(rare - n * p_rare) < 4 * math.sqrt(n * p_rare * (1 - p_rare))
 
 
+@njit(cache=True)
+def _tail_excess(base, tail, n, edge):
+    out = []
+    for i in range(n):
+        x = rng.exponential_at(base, tail, i)
+        if x > edge:
+            out.append(x - edge)
+    return np.array(out)
+
+
+def test_exponential_tail_beyond_the_edge_is_memoryless():
+    # every draw beyond the ziggurat's edge comes from its tail branch: the excess is Exp(1)
+    key = np.uint64(55555)
+    excess = _tail_excess(np.uint64(rng.stream_base(key, 1, rng.STREAM_SKIP)),
+                          np.uint64(rng.stream_base(key, 1, rng.STREAM_SKIP_TAIL)), 20_000_000, rng.ZIGGURAT_EDGE)
+    n = excess.size
+    assert abs(n - 20_000_000 * math.exp(-rng.ZIGGURAT_EDGE)) < 4 * math.sqrt(n)
+    assert abs(excess.mean() - 1.0) < 4 / math.sqrt(n)
+    assert stats.kstest(excess, "expon").pvalue > 1e-4
+
+
 def _random_bucket(gen):
     t_lo = gen.uniform(-4.0, 1.0)
     t_hi = t_lo + gen.uniform(0.0, 0.15)
