@@ -108,16 +108,17 @@ def squeezes(t_lo: float, t_hi: float, common_lo: float, common_hi: float, c: fl
 
 
 @njit(cache=True, inline="always")
-def squeeze_decision(v: float, s: float, lower: float, chord: float, upper: float, span: float) -> int:
-    """1 keep, 0 drop, -1 undecided (the exact test must decide) for a candidate
-    with acceptance value v = u p_bar at bucket position s."""
+def squeeze_decision(v: float, s: float, lower: float, chord: float, upper: float, span: float):
+    """(keep, undecided) for a candidate with acceptance value v = u p_bar at
+    bucket position s: keep when the lower squeeze keeps it, undecided when
+    neither squeeze decides (the exact test must); neither means drop.
+    Without branches: a keep-or-drop branch would be mispredicted on every
+    dropped candidate."""
     y = s * chord
-    if v < lower * (1.0 + y + 0.5 * y * y):
-        return 1
+    low = lower * (1.0 + y + 0.5 * y * y)
     x = (1.0 - s) * span
-    if v > upper * (1.0 - x + 0.5 * x * x):
-        return 0
-    return -1
+    high = upper * (1.0 - x + 0.5 * x * x)
+    return v < low, min(v - low, high - v) >= 0.0
 
 
 @njit(cache=True)

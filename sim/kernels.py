@@ -195,10 +195,10 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
                     pending = False
                     lower, chord, upper, span = squeezes(threshold[lo], bucket_threshold[bucket], common,
                                                          common, c, sqrt_w, p_bar)
-                decided = squeeze_decision(v, bucket_pos[i], lower, chord, upper, span)
-                if decided >= 0:
+                keep, undecided = squeeze_decision(v, bucket_pos[i], lower, chord, upper, span)
+                if not undecided:
                     out_loan[n] = i
-                    n += decided
+                    n += np.int64(keep)
                     continue
             eps = ndtri(v)
             if eps <= (sqrt_w * threshold[i] - common) / c:

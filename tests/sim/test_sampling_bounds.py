@@ -126,8 +126,11 @@ def test_bounds_hold_for_every_loan_and_common_of_a_cell():
             for s_i, p_i in zip(s, p):
                 v_low, v_high = p_i * (1 - 1e-12), p_i * (1 + 1e-12)
                 # a squeeze that keeps must keep only values below p_i, one that drops only above
-                assert squeeze_decision(v_high, s_i, lower, chord, upper, span) != 1 or p_i == 0.0
-                assert squeeze_decision(v_low, s_i, lower, chord, upper, span) != 0
+                keep, undecided = squeeze_decision(v_high, s_i, lower, chord, upper, span)
+                assert not keep or p_i == 0.0
+                assert not (keep and undecided)
+                keep, undecided = squeeze_decision(v_low, s_i, lower, chord, upper, span)
+                assert keep or undecided
                 checked += 1
     assert checked > 100_000
 
@@ -145,9 +148,19 @@ def test_squeezes_settle_most_candidates_of_a_typical_bucket():
         p_bar, _ = candidate_rate(t_hi, lo, c, 1.0)
         bounds = squeezes(t_lo, t_hi, lo, lo + GRID_STEP, c, 1.0, p_bar)
         for s_i, v in zip(gen.random(200), gen.random(200) * p_bar):
-            undecided += squeeze_decision(v, s_i, *bounds) < 0
+            undecided += squeeze_decision(v, s_i, *bounds)[1]
             total += 1
     assert undecided / total < 0.03
+
+
+@pytest.mark.parametrize("v", [0.0, 5e-324, 1e-300, 0.3, 1.0])
+@pytest.mark.parametrize("s_i", [0.0, 0.5, 1.0])
+def test_unusable_squeezes_leave_every_candidate_to_the_exact_test(v, s_i):
+    # a bucket of one threshold, or an underflowing lowest PD: (0, 0, inf, 0);
+    # v = 0 (u p_bar underflowing) must not make the verdict NaN and drop it
+    bounds = squeezes(-40.0, -40.0, 0.0, 0.0, 0.9, 1.0, 1e-300)
+    assert bounds == (0.0, 0.0, np.inf, 0.0)
+    assert squeeze_decision(v, s_i, *bounds) == (False, True)
 
 
 @pytest.mark.parametrize("common_sd", [0.0, 0.1, math.sqrt(0.2)])
