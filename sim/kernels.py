@@ -195,9 +195,10 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
                     pending = False
                     lower, chord, upper, span = squeezes(threshold[lo], bucket_threshold[bucket], common,
                                                          common, c, sqrt_w, p_bar)
-                keep, undecided = squeeze_decision(v, bucket_pos[i], lower, chord, upper, span)
+                # unsigned indices: numba then adds no negative-index wrap-around (5 % of W1)
+                keep, undecided = squeeze_decision(v, bucket_pos[np.uint64(i)], lower, chord, upper, span)
                 if not undecided:
-                    out_loan[n] = i
+                    out_loan[np.uint64(n)] = i
                     n += np.int64(keep)
                     continue
             eps = ndtri(v)
