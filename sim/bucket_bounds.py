@@ -121,6 +121,16 @@ def squeeze_decision(v: float, s: float, lower: float, chord: float, upper: floa
     return v < low, min(v - low, high - v) >= 0.0
 
 
+@njit(cache=True, inline="always")
+def squeeze_block(pos: np.ndarray, accept: np.ndarray, lower: float, chord: float, upper: float, span: float,
+                  keep: np.ndarray, undecided: np.ndarray) -> None:
+    """`squeeze_decision` for every candidate k of a batch of one bucket (at
+    position pos[k], acceptance value accept[k]) into keep[k], undecided[k]:
+    a pass without branches, so it vectorises."""
+    for k in range(pos.size):
+        keep[k], undecided[k] = squeeze_decision(accept[k], pos[k], lower, chord, upper, span)
+
+
 @njit(cache=True)
 def _tabulate(bucket_ptr, threshold, bucket_threshold, c, table):
     n_cells = table.shape[0]

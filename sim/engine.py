@@ -164,7 +164,8 @@ def _loss_lane(plan, key, first_path, want_month, segment, out, lane, n_lanes):
                     out[p, segment[loans[k]]] += scratch.ead[k] * (1.0 - scratch.rec[k])
                 continue
             z, sqrt_w = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, sector_factor)
-            n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, False, loans, scratch.month)
+            n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, False, loans, scratch.month,
+                                       scratch.batch)
             if n_segments == 1:  # a local sum: adding to out[p, 0] per default costs 0.2 us a W1 path
                 total = 0.0
                 for k in range(n):

@@ -27,7 +27,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from sim.bucket_bounds import candidate_rate, grid_cell, squeeze_decision, squeezes
+from sim.bucket_bounds import candidate_rate, grid_cell, squeeze_block, squeezes
 from sim.plan import exposure_at_default
 from sim.rng import (
     STREAM_ACCEPT,
@@ -39,7 +39,10 @@ from sim.rng import (
     STREAM_SKIP_TAIL,
     STREAM_SYSTEMATIC,
     exponential_fast,
+    exponential_from_bits,
     exponential_rare,
+    fill_counter_bits,
+    fill_uniforms,
     gamma_draw,
     ndtr,
     ndtri,
@@ -47,7 +50,6 @@ from sim.rng import (
     stream_base,
     t_sf,
     uniform,
-    uniform_at,
 )
 
 # What a path's defaults, exposures and recoveries are drawn from: the part of
@@ -132,17 +134,19 @@ def sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, ou
 
 
 @njit(cache=True, inline="always")
-def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, out_loan, out_month):
+def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, out_loan, out_month, batch):
     """Exact sampler whose cost grows with the number of defaults (bounds as
-    `sim.bucket_bounds` describes). Returns the count; default months are
+    `sim.bucket_bounds` describes), a bucket's candidates taken a batch at a
+    time (`batch`, a `CandidateBatch`). Returns the count; default months are
     written only when `want_month`."""
     n = 0
     a, b, c = d.load_systematic, d.load_sector, d.load_idiosyncratic
-    # arrays taken out of the tuple once: a field read inside the loops costs
+    # arrays taken out of the tuples once: a field read inside the loops costs
     # a reference-count pair per read wherever numba cannot prune it
     threshold, bucket_threshold, bucket_ptr = d.threshold, d.bucket_threshold, d.bucket_ptr
     bounds, bucket_pos, bucket_sector = d.bucket_bounds, d.bucket_pos, d.bucket_sector
     clock, start, life, hazard = d.clock, d.start, d.life, d.hazard
+    bits, loan, pos, accept, keep, undecided = batch
     skip_stream = stream_base(key, path, STREAM_SKIP)
     tail_stream = stream_base(key, path, STREAM_SKIP_TAIL)
     accept_stream = stream_base(key, path, STREAM_ACCEPT)
@@ -161,53 +165,64 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
             upper, span = bounds[cell, bucket, 4], bounds[cell, bucket, 5]
         else:
             p_bar, rate = candidate_rate(bucket_threshold[bucket], common, c, sqrt_w)
-            lower, chord, upper, span = 0.0, 0.0, 0.0, 0.0
+            lower, chord, upper, span = 0.0, 0.0, np.inf, 0.0
         if p_bar <= 0.0:
             continue
-        # squeezes (loss-only runs) not from the table are set up on the
-        # bucket's first candidate: most buckets of a book have none
-        pending = cell < 0
         size = bucket_ptr[bucket + 1] - lo
-        j = -1
-        draw = 0
-        base = bucket << 32
+        first = bucket << 32  # the bucket's draw 0 on the skip and accept streams
+        # most buckets of a book have no candidate: find that out with one
+        # draw before drawing a batch
+        e, layer, final = exponential_fast(skip_stream, first)
+        if final and not e * rate < size:
+            continue
+        if cell < 0 and not want_month:  # squeezes not from the table (loss-only runs)
+            lower, chord, upper, span = squeezes(threshold[lo], bucket_threshold[bucket], common,
+                                                 common, c, sqrt_w, p_bar)
+        j = -1  # the last candidate's position in the bucket
         while True:
-            # failures before the next candidate ~ Geometric(p_bar) = floor(E rate),
-            # compared as a float first: with a tiny p_bar it can exceed any
-            # integer (and is NaN in the 2^-53 case E = 0, rate = inf)
-            e, layer, final = exponential_fast(skip_stream, base + draw)
-            ratio = e * rate
-            if not (final & (ratio < size - j - 1)):
-                if not final:
-                    ratio = exponential_rare(tail_stream, base + draw, layer, e) * rate
-                if not ratio < size - j - 1:
-                    break
-            j += 1 + int(ratio)
-            i = lo + j
-            # u * p_bar is uniform on (0, p_bar), so eps = Phi^-1(u p_bar) is a
-            # candidate's idiosyncratic factor (normal, truncated at Phi^-1(p_bar));
-            # it defaults iff eps <= its own bound, i.e. with probability p_i / p_bar,
-            # and then eps is normal truncated at that bound, as it must be.
-            v = uniform_at(accept_stream, base + draw) * p_bar
-            draw += 1
+            # A batch: the skip draws' bits in a vector pass, the skips one by
+            # one (each starts where the last ended), then the acceptance
+            # values and the squeezes in vector passes. Passes run the batch's
+            # full length: cheaper than the branches a varying length mispredicts.
+            fill_counter_bits(skip_stream, first, bits)
+            m = 0
+            done = False
+            while m < bits.size:
+                e, layer, final = exponential_from_bits(bits[m])
+                ratio = e * rate
+                if not (final & (ratio < size - j - 1)):
+                    if not final:
+                        ratio = exponential_rare(tail_stream, first + m, layer, e) * rate
+                    if not ratio < size - j - 1:
+                        done = True
+                        break
+                j += 1 + int(ratio)
+                loan[np.uint64(m)] = lo + j
+                pos[np.uint64(m)] = bucket_pos[np.uint64(lo + j)]
+                m += 1
+            fill_uniforms(accept_stream, first, p_bar, accept)
             if not want_month:
-                if pending:
-                    pending = False
-                    lower, chord, upper, span = squeezes(threshold[lo], bucket_threshold[bucket], common,
-                                                         common, c, sqrt_w, p_bar)
-                # unsigned indices: numba then adds no negative-index wrap-around (5 % of W1)
-                keep, undecided = squeeze_decision(v, bucket_pos[np.uint64(i)], lower, chord, upper, span)
-                if not undecided:
+                squeeze_block(pos, accept, lower, chord, upper, span, keep, undecided)
+            for k in range(m):
+                i = loan[k]
+                if want_month or undecided[k]:
+                    # u * p_bar is uniform on (0, p_bar), so eps = Phi^-1(u p_bar) is a
+                    # candidate's idiosyncratic factor (normal, truncated at Phi^-1(p_bar));
+                    # it defaults iff eps <= its own bound, i.e. with probability p_i / p_bar,
+                    # and then eps is normal truncated at that bound, as it must be.
+                    eps = ndtri(accept[k])
+                    if eps <= (sqrt_w * threshold[i] - common) / c:
+                        out_loan[n] = i
+                        if want_month:
+                            out_month[n] = default_month(clock, start[i], life[i], hazard[i], d.t_dof,
+                                                           (common + c * eps) / sqrt_w)
+                        n += 1
+                else:
                     out_loan[np.uint64(n)] = i
-                    n += np.int64(keep)
-                    continue
-            eps = ndtri(v)
-            if eps <= (sqrt_w * threshold[i] - common) / c:
-                out_loan[n] = i
-                if want_month:
-                    out_month[n] = default_month(clock, start[i], life[i], hazard[i], d.t_dof,
-                                                   (common + c * eps) / sqrt_w)
-                n += 1
+                    n += np.int64(keep[k])
+            if done:
+                break
+            first += bits.size
     return n
 
 
@@ -240,17 +255,25 @@ def fill_exposures(d, n, def_loan, def_month, ead):
         ead[k] = exposure_at_default(def_month[k] - start[i], term[i], amortizing[product[i]], amount[i])
 
 
-# A thread lane's scratch for `sample_path_losses`: sector factors and, per
-# default, loan, month, exposure and recovery.
-DrawScratch = namedtuple("DrawScratch", ["sector_factor", "loan", "month", "ead", "rec"])
+# A thread lane's scratch for `sample_path_losses`: sector factors, per
+# default loan, month, exposure and recovery, and the sparse sampler's batch.
+DrawScratch = namedtuple("DrawScratch", ["sector_factor", "loan", "month", "ead", "rec", "batch"])
+# A batch of one bucket's candidates: the skip draws' hashed bits, loan (plan
+# order), bucket position, acceptance value u p_bar and the squeezes' verdicts.
+CandidateBatch = namedtuple("CandidateBatch", ["bits", "loan", "pos", "accept", "keep", "undecided"])
+# Candidates per batch (W1 averages 12 a bucket).
+BATCH = 16
 
 
 @njit(cache=True)
 def draw_scratch(plan):
     """A `DrawScratch` sized for the plan."""
     n_loans = plan.amount.size
+    # zeros: a pass runs over the whole batch, slots past the last candidate too
+    batch = CandidateBatch(np.zeros(BATCH, np.uint64), np.zeros(BATCH, np.int64), np.zeros(BATCH),
+                           np.zeros(BATCH), np.zeros(BATCH, np.bool_), np.zeros(BATCH, np.bool_))
     return DrawScratch(np.empty(max(plan.n_sectors, 1)), np.empty(n_loans, np.int64),
-                       np.empty(n_loans, np.int64), np.empty(n_loans), np.empty(n_loans))
+                       np.empty(n_loans, np.int64), np.empty(n_loans), np.empty(n_loans), batch)
 
 
 @njit(cache=True)
@@ -266,7 +289,8 @@ def sample_path_losses(d, key, path, want_month, scratch):
     sector_factor, def_loan, ead, rec = scratch.sector_factor, scratch.loan, scratch.ead, scratch.rec
     z, sqrt_w = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, sector_factor)
     if d.sparse:
-        n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, scratch.month)
+        n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, scratch.month,
+                                   scratch.batch)
     else:
         n = sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, scratch.month)
     product, amount, mean, sd, downturn = d.product, d.amount, d.recovery_mean, d.recovery_sd, d.recovery_downturn

@@ -45,12 +45,40 @@ def stream_base(key: np.uint64, path: np.int64, stream: np.int64) -> np.uint64:
 
 
 @njit(cache=True, inline="always")
+def counter_bits(base: np.uint64, index: np.int64) -> np.uint64:
+    """The 64 hashed bits of draw `index` of the stream whose base is `base`."""
+    return _mix64(base + np.uint64(index) * _GOLDEN + _GOLDEN)
+
+
+@njit(cache=True, inline="always")
+def uniform_from_bits(bits: np.uint64) -> float:
+    """Uniform on the open interval (0, 1) from the top 53 of a draw's 64 bits."""
+    # a 53-bit value converts to float exactly from int64 in one instruction
+    # (uint64 takes several on x86-64)
+    return (float(np.int64(bits >> np.uint64(11))) + 0.5) * _TWO_M53
+
+
+@njit(cache=True, inline="always")
 def uniform_at(base: np.uint64, index: np.int64) -> float:
     """Uniform on the open interval (0, 1), 53 bits, for draw `index` of the
     stream whose base is `base`."""
-    # a 53-bit value converts to float exactly from int64 in one instruction
-    # (uint64 takes several on x86-64)
-    return (float(np.int64(_mix64(base + np.uint64(index) * _GOLDEN + _GOLDEN) >> np.uint64(11))) + 0.5) * _TWO_M53
+    return uniform_from_bits(counter_bits(base, index))
+
+
+@njit(cache=True, inline="always")
+def fill_counter_bits(base: np.uint64, first: np.int64, out: np.ndarray) -> None:
+    """out[k] = `counter_bits(base, first + k)` for every k of `out`: a pass
+    without branches, which the compiler turns into vector instructions."""
+    for k in range(out.size):
+        out[k] = counter_bits(base, first + k)
+
+
+@njit(cache=True, inline="always")
+def fill_uniforms(base: np.uint64, first: np.int64, scale: float, out: np.ndarray) -> None:
+    """out[k] = `uniform_at(base, first + k)` * scale for every k of `out`
+    (vectorised as `fill_counter_bits`)."""
+    for k in range(out.size):
+        out[k] = uniform_from_bits(counter_bits(base, first + k)) * scale
 
 
 def _exponential_ziggurat(layers: int = 256, edge: float = 7.69711747013104972,
@@ -87,7 +115,12 @@ def exponential_fast(base: np.uint64, index: np.int64):
     stream whose base is `base`; x is the draw when `final` (97.8 % of draws),
     else `exponential_rare(tail_base, index, layer, x)` gives it. Split from
     `exponential_at` so a hot loop can test `final` with its own exit test."""
-    bits = _mix64(base + np.uint64(index) * _GOLDEN + _GOLDEN)
+    return exponential_from_bits(counter_bits(base, index))
+
+
+@njit(cache=True, inline="always")
+def exponential_from_bits(bits: np.uint64):
+    """`exponential_fast` from the draw's hashed bits (`counter_bits`)."""
     layer = np.int64(bits & np.uint64(0xFF))
     r = bits >> np.uint64(11)
     return float(np.int64(r)) * _ZIG_WE[layer], layer, r < _ZIG_KE[layer]

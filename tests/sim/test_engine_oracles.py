@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.engine import simulate_paths
+from sim.engine import loss_block, run_key, simulate_paths
+from sim.kernels import BATCH, needs_months
 from sim.plan import compile_plan
 from tests.conftest import equal_loans, make_scenario
 
@@ -128,6 +129,31 @@ def test_dense_and_sparse_samplers_agree_in_distribution():
     for q in (0.9, 0.99):  # quantiles of the count, order-statistic tolerance
         qa, qb = np.quantile(a, q), np.quantile(b, q)
         assert abs(qa - qb) <= 4 * max(1.0, 0.05 * qa)
+
+
+@pytest.mark.parametrize("want_month", [False, True])
+def test_buckets_with_many_batches_of_candidates_keep_every_loans_pd(want_month):
+    # independent defaults, PDs spread over 25-35 %: each sampling bucket has
+    # ~50-100 candidates a path, several batches of the sparse sampler, and
+    # candidates of different PDs share a bucket (the squeezes decide most).
+    # Each loan's default count is Binomial(paths, p_i): a chi-square over the
+    # loans, two-sided at 1e-4, fails a 2 % error in one bucket's PDs.
+    n_loans, n_paths = 400, 4000
+    pd = np.linspace(0.25, 0.35, n_loans)
+    plan = compile_plan(make_scenario(), equal_loans(n_loans, pd), "sparse")
+    expected = np.diff(plan.bucket_ptr) * pd.max()
+    assert expected.max() > 3 * BATCH
+    if want_month:  # amortising exposures: the loss lane then draws default months, as full runs do
+        plan = plan._replace(amortizing=np.ones_like(plan.amortizing))
+    assert needs_months(plan) == want_month
+    out = np.zeros((n_paths, n_loans))  # one segment per loan: its loss on each path
+    loss_block(plan, run_key(3), 0, np.arange(n_loans), out, 1)
+    defaults = (out > 0).sum(axis=0)
+    p = pd[plan.loan_order]
+    chi2 = float((((defaults - n_paths * p) ** 2) / (n_paths * p * (1 - p))).sum())
+    assert stats.chi2(n_loans).ppf(1e-4) < chi2 < stats.chi2(n_loans).isf(1e-4)
+    k = (out > 0).sum(axis=1)
+    assert abs(k.mean() - pd.sum()) < 4 * math.sqrt((pd * (1 - pd)).sum() / n_paths)
 
 
 def test_sparse_sampler_with_vanishing_conditional_pds():
