@@ -16,7 +16,9 @@ Two samplers give the same distribution:
   exponentials), each kept with probability p_i / p_bar (exact thinning,
   done by drawing the candidate's eps_i truncated at Phi^-1(p_bar) and
   keeping it when it also lies below its own bound); eps_i then gives the
-  default month. Cost ~ buckets + defaults.
+  default month. Cost ~ buckets + defaults. Candidates are taken in batches
+  (`CandidateBatch`), which changes the speed only: skip draw k and
+  acceptance draw k of a bucket belong to its k-th candidate either way.
 """
 
 from __future__ import annotations
