@@ -112,13 +112,13 @@ def squeeze_decision(v: float, s: float, lower: float, chord: float, upper: floa
     """(keep, undecided) for a candidate with acceptance value v = u p_bar at
     bucket position s: keep when the lower squeeze keeps it, undecided when
     neither squeeze decides (the exact test must); neither means drop.
-    Without branches: a keep-or-drop branch would be mispredicted on every
-    dropped candidate."""
+    Without branches, so `squeeze_block` vectorises; a NaN bound decides
+    nothing and leaves the candidate to the exact test."""
     y = s * chord
     low = lower * (1.0 + y + 0.5 * y * y)
     x = (1.0 - s) * span
     high = upper * (1.0 - x + 0.5 * x * x)
-    return v < low, min(v - low, high - v) >= 0.0
+    return v < low, not ((v < low) | (v > high))
 
 
 @njit(cache=True, inline="always")

@@ -163,6 +163,11 @@ def test_unusable_squeezes_leave_every_candidate_to_the_exact_test(v, s_i):
     assert squeeze_decision(v, s_i, *bounds) == (False, True)
 
 
+@pytest.mark.parametrize("bounds", [(np.nan, 0.1, 0.2, 0.3), (0.1, np.nan, 0.2, 0.3), (0.1, 0.2, np.nan, 0.3)])
+def test_a_nan_squeeze_decides_nothing(bounds):
+    assert squeeze_decision(0.15, 0.5, *bounds) == (False, True)
+
+
 @pytest.mark.parametrize("common_sd", [0.0, 0.1, math.sqrt(0.2)])
 def test_grid_cells_hold_their_common_values(common_sd):
     n_cells = grid_cells(common_sd)
