@@ -118,7 +118,8 @@ def squeeze_decision(v: float, s: float, lower: float, chord: float, upper: floa
     low = lower * (1.0 + y + 0.5 * y * y)
     x = (1.0 - s) * span
     high = upper * (1.0 - x + 0.5 * x * x)
-    return v < low, not ((v < low) | (v > high))
+    keep = v < low
+    return keep, not (keep | (v > high))
 
 
 @njit(cache=True, inline="always")

@@ -78,7 +78,7 @@ def fill_uniforms(base: np.uint64, first: np.int64, scale: float, out: np.ndarra
     """out[k] = `uniform_at(base, first + k)` * scale for every k of `out`
     (vectorised as `fill_counter_bits`)."""
     for k in range(out.size):
-        out[k] = uniform_from_bits(counter_bits(base, first + k)) * scale
+        out[k] = uniform_at(base, first + k) * scale
 
 
 def _exponential_ziggurat(layers: int = 256, edge: float = 7.69711747013104972,
