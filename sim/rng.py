@@ -51,18 +51,12 @@ def counter_bits(base: np.uint64, index: np.int64) -> np.uint64:
 
 
 @njit(cache=True, inline="always")
-def uniform_from_bits(bits: np.uint64) -> float:
-    """Uniform on the open interval (0, 1) from the top 53 of a draw's 64 bits."""
-    # a 53-bit value converts to float exactly from int64 in one instruction
-    # (uint64 takes several on x86-64)
-    return (float(np.int64(bits >> np.uint64(11))) + 0.5) * _TWO_M53
-
-
-@njit(cache=True, inline="always")
 def uniform_at(base: np.uint64, index: np.int64) -> float:
     """Uniform on the open interval (0, 1), 53 bits, for draw `index` of the
     stream whose base is `base`."""
-    return uniform_from_bits(counter_bits(base, index))
+    # a 53-bit value converts to float exactly from int64 in one instruction
+    # (uint64 takes several on x86-64)
+    return (float(np.int64(counter_bits(base, index) >> np.uint64(11))) + 0.5) * _TWO_M53
 
 
 @njit(cache=True, inline="always")
