@@ -182,11 +182,13 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
                                                  common, c, sqrt_w, p_bar)
         j = -1  # the last candidate's position in the bucket
         while True:
-            # A batch: the skip draws' bits in a vector pass, the skips one by
-            # one (each starts where the last ended), then the acceptance
-            # values and the squeezes in vector passes. Passes run the batch's
-            # full length: cheaper than the branches a varying length mispredicts.
+            # A batch: the skip draws' bits and the acceptance values in vector
+            # passes (the latter first, so that they overlap the scalar loop),
+            # the skips one by one (each starts where the last ended), then the
+            # squeezes in a vector pass. Passes run the batch's full length:
+            # cheaper than the branches a varying length mispredicts.
             fill_counter_bits(skip_stream, first, bits)
+            fill_uniforms(accept_stream, first, p_bar, accept)
             m = 0
             done = False
             while m < bits.size:
@@ -202,7 +204,6 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
                 loan[np.uint64(m)] = lo + j
                 pos[np.uint64(m)] = bucket_pos[np.uint64(lo + j)]
                 m += 1
-            fill_uniforms(accept_stream, first, p_bar, accept)
             if not want_month:
                 squeeze_block(pos, accept, lower, chord, upper, span, keep, undecided)
             for k in range(m):
