@@ -182,11 +182,11 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
                                                  common, c, sqrt_w, p_bar)
         j = -1  # the last candidate's position in the bucket
         while True:
-            # A batch: the skip draws' bits and the acceptance values in vector
-            # passes (the latter first, so that they overlap the scalar loop),
-            # the skips one by one (each starts where the last ended), then the
-            # squeezes in a vector pass. Passes run the batch's full length:
-            # cheaper than the branches a varying length mispredicts.
+            # A batch: vector passes hash the skip draws and draw the acceptance
+            # values (before the skips, so this pass overlaps the scalar loop),
+            # the skips follow one by one (each starts where the last ended),
+            # then a vector pass applies the squeezes. Passes run the batch's
+            # full length: cheaper than the branches a varying length mispredicts.
             fill_counter_bits(skip_stream, first, bits)
             fill_uniforms(accept_stream, first, p_bar, accept)
             m = 0
