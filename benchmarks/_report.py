@@ -113,7 +113,8 @@ def goals() -> list[tuple[str, str, str, bool | None]]:
     w2 = _get("W2", "sim.run default scenario")
     at_size = w2 is not None and w2.work == 100_000
     rows.append(("W2 default scenario, warm, 100 k paths", "< 2 s",
-                 (f"{w2.seconds:.2f} s" + ("" if at_size else f" at {w2.work:,.0f} paths (not the goal size)"))
+                 (f"{w2.seconds:.2f} s"
+                  + ("" if at_size else f" at {w2.work:,.0f} paths (not the goal size)"))
                  if w2 else "not measured", w2.seconds < 2.0 if at_size else None))
     w3 = _get("W3", "cold start")
     w3_size = w3 is not None and w3.extra.get("n_paths") == 100_000
@@ -164,7 +165,8 @@ def summary_rows() -> list[list[str]]:
     rows = []
     ref = {"W1": _get("W1", "numpy peer")}
     floor = _get("W1", "dense floor")
-    for (w, name), m in sorted(MEASUREMENTS.items(), key=lambda kv: (kv[0][0], _ROLE_ORDER.get(kv[1].role, 9))):
+    for (w, name), m in sorted(MEASUREMENTS.items(),
+                               key=lambda kv: (kv[0][0], _ROLE_ORDER.get(kv[1].role, 9))):
         vs = ""
         if w == "W1" and m.role in ("engine", "diag"):
             parts = []
@@ -173,7 +175,8 @@ def summary_rows() -> list[list[str]]:
             if floor is not None:
                 parts.append(f"{_ratio(m, floor):.3g}x floor")
             vs = ", ".join(parts)
-        rows.append([w, f"{name} ({m.role})", m.size, f"{m.seconds:.3g} s" + (f" x{m.rounds}" if m.rounds > 1 else ""),
+        rows.append([w, f"{name} ({m.role})", m.size,
+                     f"{m.seconds:.3g} s" + (f" x{m.rounds}" if m.rounds > 1 else ""),
                      f"{si(m.rate)} {m.unit}" if math.isfinite(m.work) else "-",
                      f"{m.threads}", vs, m.memory or "-"])
     return rows
@@ -190,7 +193,8 @@ def _table(head: list[str], rows: list[list[str]], markdown: bool) -> list[str]:
         return out
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*map(str, r)) for r in rows]
+    return ([fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+            + [fmt.format(*map(str, r)) for r in rows])
 
 
 def render(markdown: bool = False) -> list[str]:

@@ -65,7 +65,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     forced = os.environ.get("RISKPOOL_BENCH_RESULTS")
     measured = {w for w, _ in _report.MEASUREMENTS}
     if not forced and not {"W1", "W2", "W3", "W4"} <= measured:
-        tr.write_line(f"\nbenchmarks/RESULTS.md not written: partial run ({', '.join(sorted(measured))} only); "
+        tr.write_line("\nbenchmarks/RESULTS.md not written: "
+                      f"partial run ({', '.join(sorted(measured))} only); "
                       "set RISKPOOL_BENCH_RESULTS=<path> to write this run's summary somewhere")
         return
     try:

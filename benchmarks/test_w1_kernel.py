@@ -2,7 +2,7 @@
 [1 M, 10 M], one-factor Gaussian copula rho = 0.15, one 12-month period, no
 recovery; per-path total loss over W1_PATHS paths (default 20 000).
 
-Engine = sim.engine.simulate_losses(compile_plan(scenario, portfolio, "sparse"),
+Engine = sim.engine.run.simulate_losses(compile_plan(scenario, portfolio, "sparse"),
 ...) with threads=1, the engine's loss-only run (also "dense", one 2-thread
 figure, and the full engine with its waterfall, `simulate_paths`). Peers: the NumPy baseline,
 the dense floor, financepy (when available). The last test is the
@@ -57,14 +57,15 @@ def test_w1_engine(benchmark, method, rounds):
                            extra={"buckets": int(plan.bucket_threshold.size)}))
     _keep(f"engine {method}", losses, m)
     if method == "sparse":
-        note("W1 'engine' rows time the engine's loss-only run (sim.engine.simulate_losses: the defaults, "
+        note("W1 'engine' rows time the engine's loss-only run "
+             "(sim.engine.run.simulate_losses: the defaults, "
              "exposures and recoveries of sim.run, no waterfall); 'engine full waterfall' times "
              "simulate_paths, which is what the W1 engine row timed before the loss-only run existed")
     benchmark.extra_info.update(loan_paths_per_s=m.rate, mean=m.extra["mean"], q99=m.extra["q99"])
 
 
 def test_w1_engine_two_threads(benchmark):
-    from sim.engine import default_threads
+    from sim.engine.lanes import default_threads
 
     if default_threads() < 2:
         pytest.skip("NUMBA_NUM_THREADS < 2 (one CPU): no 2-thread figure")
@@ -156,7 +157,8 @@ def test_w1_engine_agrees_with_numpy_peer(benchmark):
             CACHE[f"w1:{name}"] = make()
         return CACHE[f"w1:{name}"]
 
-    peer = sample("numpy peer", lambda: numpy_losses(LOANS.pd, LOANS.amount, LOANS.rho, W1_PATHS, W1_SEED + 1))
+    peer = sample("numpy peer",
+                  lambda: numpy_losses(LOANS.pd, LOANS.amount, LOANS.rho, W1_PATHS, W1_SEED + 1))
     exact = w1_expected_mean(LOANS)
     failures = []
 

@@ -21,9 +21,9 @@ N_PATHS = int(os.environ.get("RISKPOOL_BENCH_W2_PATHS", "100000"))
 def test_w2_default_scenario(benchmark):
     import sim
     from models.scenario import load_scenario
-    from sim.engine import simulate_paths
-    from sim.plan import build_portfolio, compile_plan
-    from sim.results import build_dataset
+    from sim.engine.plan import build_portfolio, compile_plan
+    from sim.engine.run import simulate_paths
+    from sim.results.dataset import build_dataset
 
     scenario = load_scenario(DEFAULT_SCENARIO)
     ds, sec = timed(benchmark, sim.run, 2, scenario, n_paths=N_PATHS, threads=1)

@@ -1,6 +1,6 @@
-"""W5: `models.optimize.solve` build + solve time on a random AllocationProblem
+"""W5: `sim.optimizer.model.solve` build + solve time on a random AllocationProblem
 (12 segments x 4 sharing options, Vasicek-style scenario losses) at 1 k and
-10 k scenarios ("full" LP, HiGHS). Collected only when models.optimize imports.
+10 k scenarios ("full" LP, HiGHS). Collected only when sim.optimizer.model imports.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-optimize = pytest.importorskip("models.optimize", reason="models.optimize not available")
+optimize = pytest.importorskip("sim.optimizer.model", reason="sim.optimizer.model not available")
 
 from benchmarks._report import Measurement, record, timed  # noqa: E402
 

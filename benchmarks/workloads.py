@@ -90,14 +90,14 @@ def w1_portfolio(loans: Loans):
 
 
 def w1_plan(loans: Loans, method: str = "sparse"):
-    from sim.plan import compile_plan
+    from sim.engine.plan import compile_plan
 
     return compile_plan(w1_scenario(loans.rho, method), w1_portfolio(loans), method)
 
 
 def engine_losses(plan, n_paths: int, seed: int = W1_SEED, threads: int = 1) -> np.ndarray:
     """W1 through the engine's loss-only run: per-path total loss."""
-    from sim.engine import simulate_losses
+    from sim.engine.run import simulate_losses
 
     return simulate_losses(plan, n_paths, seed, threads=threads)
 
@@ -105,7 +105,7 @@ def engine_losses(plan, n_paths: int, seed: int = W1_SEED, threads: int = 1) -> 
 def engine_full_losses(plan, n_paths: int, seed: int = W1_SEED, threads: int = 1,
                        block_size: int = 4096) -> np.ndarray:
     """W1 through the full engine (waterfall settled on every path): gross_loss."""
-    from sim.engine import simulate_paths
+    from sim.engine.run import simulate_paths
 
     return simulate_paths(plan, n_paths, seed, block_size, threads).gross_loss
 

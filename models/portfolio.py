@@ -120,7 +120,9 @@ def generate_portfolio(spec: SyntheticPortfolio, products: Sequence[str]) -> Por
     credit line is used. Deterministic for a given `spec.seed`."""
     unknown = sorted(set(spec.products) - set(products))
     if unknown:
-        raise ValueError(f"portfolio.synthetic.products {unknown} not among the scenario's products {list(products)}")
+        raise ValueError(
+            f"portfolio.synthetic.products {unknown} not among the scenario's products {list(products)}"
+        )
     rng = np.random.default_rng(spec.seed)
     counts = _largest_remainder(np.asarray(spec.stage_mix.as_tuple()), spec.n_firms)
     stage = np.repeat(np.arange(len(STAGES), dtype=np.int8), counts)
@@ -203,14 +205,8 @@ def _bad_rows(source: str, column: str, rows: np.ndarray, values: pd.Series, all
     return f"{source}: column {column!r}: {allowed}; bad values at {shown}{more}"
 
 
-def portfolio_from_frame(
-    frame: pd.DataFrame, products: Sequence[str], source: str = "<portfolio>",
-    lines: np.ndarray | None = None,
-) -> Portfolio:
-    """Validate a loan table and build a Portfolio. Messages give each row's line
-    in the file (`lines`; by default row order with the header as line 1)."""
-    cols = [str(c).strip() for c in frame.columns]
-    frame = frame.set_axis(cols, axis=1)
+def _check_columns(frame: pd.DataFrame, source: str) -> None:
+    """Raise unless the table has every required column, no unknown one, and at least one row."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise PortfolioError(
@@ -225,26 +221,71 @@ def portfolio_from_frame(
         )
     if len(frame) == 0:
         raise PortfolioError(f"{source}: no loans (the table has a header but no rows)")
+
+
+def _text(frame: pd.DataFrame, col: str) -> pd.Series:
+    """Column `col` as stripped text."""
+    return frame[col].astype(str).str.strip()
+
+
+def _numeric(frame: pd.DataFrame, col: str, lo: float, hi: float, allowed: str, source: str, line: np.ndarray,
+             errors: list[str], *, optional: bool = False, integer: bool = False, lo_open: bool = False,
+             hi_open: bool = False) -> np.ndarray:
+    """Column `col` as floats (NaN where blank and `optional`); rows that break its rule go to `errors`."""
+    raw = frame[col]
+    blank = raw.isna() | (raw.astype(str).str.strip() == "")
+    values = pd.to_numeric(raw.where(~blank), errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(values) & ~(blank.to_numpy() & optional)
+    ok = ~np.isnan(values)
+    bad |= ok & ((values <= lo) if lo_open else (values < lo))
+    bad |= ok & ((values >= hi) if hi_open else (values > hi))
+    if integer:
+        bad |= ok & (values != np.round(values))
+    if bad.any():
+        errors.append(_bad_rows(source, col, line[bad], raw[bad], allowed))
+    return values
+
+
+def _label_columns(frame: pd.DataFrame, products: Sequence[str], source: str, line: np.ndarray,
+                   errors: list[str]) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Stage (lower case), product and loan_id as text; bad labels, blanks, repeated ids go to `errors`."""
+    stage_text = _text(frame, "stage").str.lower()
+    stage_bad = ~stage_text.isin(STAGES).to_numpy()
+    if stage_bad.any():
+        errors.append(_bad_rows(source, "stage", line[stage_bad], frame["stage"][stage_bad],
+                                f"must be one of {list(STAGES)}"))
+    product_text = _text(frame, "product")
+    product_bad = ~product_text.isin(list(products)).to_numpy()
+    if product_bad.any():
+        errors.append(_bad_rows(source, "product", line[product_bad], frame["product"][product_bad],
+                                f"must be a product of the scenario: {list(products)}"))
+    for col in ("loan_id", "firm_id", "sector"):
+        blank = (_text(frame, col) == "") | frame[col].isna()
+        if blank.any():
+            errors.append(_bad_rows(source, col, line[blank.to_numpy()], frame[col][blank],
+                                    "must not be blank"))
+    loan_id = _text(frame, "loan_id")
+    dup = loan_id.duplicated(keep="first").to_numpy()
+    if dup.any():
+        errors.append(_bad_rows(source, "loan_id", line[dup], frame["loan_id"][dup], "must be unique"))
+    return stage_text, product_text, loan_id
+
+
+def portfolio_from_frame(
+    frame: pd.DataFrame, products: Sequence[str], source: str = "<portfolio>",
+    lines: np.ndarray | None = None,
+) -> Portfolio:
+    """Validate a loan table and build a Portfolio. Messages give each row's line
+    in the file (`lines`; by default row order with the header as line 1)."""
+    cols = [str(c).strip() for c in frame.columns]
+    frame = frame.set_axis(cols, axis=1)
+    _check_columns(frame, source)
     line = np.arange(len(frame)) + 2 if lines is None else np.asarray(lines)
     errors: list[str] = []
 
-    def text(col: str) -> pd.Series:
-        return frame[col].astype(str).str.strip()
-
-    def numeric(col: str, lo: float, hi: float, allowed: str, *, optional: bool = False,
-                integer: bool = False, lo_open: bool = False, hi_open: bool = False) -> np.ndarray:
-        raw = frame[col]
-        blank = raw.isna() | (raw.astype(str).str.strip() == "")
-        values = pd.to_numeric(raw.where(~blank), errors="coerce").to_numpy(dtype=float)
-        bad = np.isnan(values) & ~(blank.to_numpy() & optional)
-        ok = ~np.isnan(values)
-        bad |= ok & ((values <= lo) if lo_open else (values < lo))
-        bad |= ok & ((values >= hi) if hi_open else (values > hi))
-        if integer:
-            bad |= ok & (values != np.round(values))
-        if bad.any():
-            errors.append(_bad_rows(source, col, line[bad], raw[bad], allowed))
-        return values
+    def numeric(col: str, lo: float, hi: float, allowed: str, **kind: bool) -> np.ndarray:
+        """`_numeric` on this table."""
+        return _numeric(frame, col, lo, hi, allowed, source, line, errors, **kind)
 
     score = numeric("score", 0, 1000, "must be a number in [0, 1000]")
     amount = numeric("amount", 0, np.inf, "must be a yuan amount > 0", lo_open=True, hi_open=True)
@@ -260,36 +301,17 @@ def portfolio_from_frame(
             optional[col] = numeric(col, 0, 1, allowed, optional=True, hi_open=hi_open)
         else:
             optional[col] = np.full(len(frame), np.nan)
-
-    stage_text = text("stage").str.lower()
-    stage_bad = ~stage_text.isin(STAGES).to_numpy()
-    if stage_bad.any():
-        errors.append(_bad_rows(source, "stage", line[stage_bad], frame["stage"][stage_bad],
-                                f"must be one of {list(STAGES)}"))
-    product_text = text("product")
-    product_bad = ~product_text.isin(list(products)).to_numpy()
-    if product_bad.any():
-        errors.append(_bad_rows(source, "product", line[product_bad], frame["product"][product_bad],
-                                f"must be a product of the scenario: {list(products)}"))
-    for col in ("loan_id", "firm_id", "sector"):
-        blank = (text(col) == "") | frame[col].isna()
-        if blank.any():
-            errors.append(_bad_rows(source, col, line[blank.to_numpy()], frame[col][blank],
-                                    "must not be blank"))
-    loan_id = text("loan_id")
-    dup = loan_id.duplicated(keep="first").to_numpy()
-    if dup.any():
-        errors.append(_bad_rows(source, "loan_id", line[dup], frame["loan_id"][dup], "must be unique"))
+    stage_text, product_text, loan_id = _label_columns(frame, products, source, line, errors)
     if errors:
         raise PortfolioError("\n".join(errors))
 
-    sector_text = text("sector")
+    sector_text = _text(frame, "sector")
     sector_names = tuple(dict.fromkeys(sector_text))
     sector_code = {name: i for i, name in enumerate(sector_names)}
     product_code = {name: i for i, name in enumerate(products)}
     return Portfolio(
         loan_id=loan_id.to_numpy(dtype=object),
-        firm_id=text("firm_id").to_numpy(dtype=object),
+        firm_id=_text(frame, "firm_id").to_numpy(dtype=object),
         score=score,
         stage=stage_text.map({s: i for i, s in enumerate(STAGES)}).to_numpy(dtype=np.int8),
         sector=sector_text.map(sector_code).to_numpy(dtype=np.int32),

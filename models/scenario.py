@@ -30,7 +30,6 @@ PARTIES: tuple[str, ...] = (
     "government",
 )
 STAGES: tuple[str, ...] = ("startup", "growth", "mature")
-CAPPED_PARTIES: tuple[str, ...] = ("insurer", "appraiser", "reguarantor")
 
 Money = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -498,7 +497,26 @@ def scenario_from_mapping(
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
-    """Load and validate a scenario file, applying ``KEY=VALUE`` overrides first."""
+    """Load and validate a scenario file, applying ``KEY=VALUE`` overrides first.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TOML scenario (keys in scenarios/README.md); a relative portfolio
+        path resolves against its folder.
+    overrides : sequence of str
+        ``dotted.key=value`` settings applied before validation (values read as TOML).
+
+    Returns
+    -------
+    Scenario
+        The validated, frozen scenario.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file, the key (or line and column) and the allowed range.
+    """
     p = Path(path)
     raw = apply_overrides(read_toml(p), overrides)
     return scenario_from_mapping(raw, source=str(p), base_dir=p.resolve().parent)

@@ -1,36 +1,32 @@
-"""riskpool simulation: Monte Carlo engine, operational twin, results and CLI."""
+"""riskpool: what a credit risk-sharing scheme for tech SMEs really costs,
+and how to size it.
 
-import hashlib
-import os
-from pathlib import Path
+The front door::
 
+    import sim
+    sc = sim.load_scenario("scenarios/shijiazhuang_score_loan.toml")
+    ds = sim.run(sc, n_paths=20_000, seed=1)         # labelled results (xarray)
+    ds.riskpool.estimate("loss_es", party="bank", quantile=0.99)
+    losses = sim.run_losses(sc, n_paths=20_000)      # gross loss per path, yuan
+    sw = sim.sweep(sc, {"contract.pool.size": [20e6, 40e6]}, n_paths=5_000)
+    outcome = sim.optimize(sc, budget=20e6)          # allocation of credit and pool
+    twin = sim.run_twin(sc, n_paths=500)             # SimPy operational twin
 
-def sources_digest(*folders: Path) -> str:
-    """Hash of the name and content of every module in `folders`."""
-    digest = hashlib.sha256()
-    for folder in folders:
-        for source in sorted(folder.glob("*.py")):
-            digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+Every function takes the scenario first and keyword-only options after it,
+in one order: n_paths, seed, (the function's own), threads, block_size,
+method, portfolio, scheduler, progress. Results are read through the
+`ds.riskpool` accessor. Everything else inside `sim` may move.
+"""
 
+from sim.kernel_cache import use_a_cache_per_kernel_version
 
-def _use_a_cache_per_kernel_version() -> None:
-    """numba's on-disk cache does not notice when a jitted function's callee in
-    another file changes (a constant or a function it inlines), so a caller
-    could run stale code. One cache folder per version of the sources of `sim`
-    and `models` (kernels compile functions of both; listing them by hand
-    once missed one) rules that out. A NUMBA_CACHE_DIR set by the user is
-    respected."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return
-    import numba
+use_a_cache_per_kernel_version()  # before any kernel module is imported
 
-    here = Path(__file__).resolve().parent
-    numba.config.CACHE_DIR = str(here / "__pycache__" / f"numba-{sources_digest(here, here.parent / 'models')}")
+from models.scenario import load_scenario  # noqa: E402
+from sim.optimizer.allocation import optimize  # noqa: E402
+from sim.results import accessor as _accessor  # noqa: E402, F401  (registers ds.riskpool)
+from sim.scale.runs import run, run_losses  # noqa: E402
+from sim.scale.sweep import run_sweep as sweep  # noqa: E402
+from sim.twin.run import run_twin  # noqa: E402
 
-
-_use_a_cache_per_kernel_version()
-
-from sim.engine import run  # noqa: E402
-
-__all__ = ["run"]
+__all__ = ["load_scenario", "optimize", "run", "run_losses", "run_twin", "sweep"]

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from models.portfolio import PortfolioError
 from models.scenario import ScenarioError, load_scenario
 from sim.cli import cli
-from sim.plan import build_portfolio
+from sim.engine.plan import build_portfolio
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))

@@ -15,7 +15,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 from sim.cli import cli
-from sim.io import read_netcdf
+from sim.results.io import read_netcdf
 
 SCENARIO = "scenarios/shijiazhuang_score_loan.toml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -170,12 +170,12 @@ def test_output_under_a_file_is_refused(tmp_path):
 
 
 def test_failure_while_writing_leaves_no_half_written_folder(tmp_path, monkeypatch):
-    import sim.report
+    import sim.cli.common
 
     def broken(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(sim.report, "write_report", broken)
+    monkeypatch.setattr(sim.cli.common, "write_report", broken)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["run", SCENARIO, "--paths", "10", "--out", str(out)])
     assert result.exit_code != 0
@@ -184,7 +184,8 @@ def test_failure_while_writing_leaves_no_half_written_folder(tmp_path, monkeypat
 
 
 def test_python_dash_m_sim_and_help():
-    result = subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True, text=True, check=False)
+    result = subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True, text=True,
+                            check=False)
     assert result.returncode == 0
     for command in ("run", "sweep", "report", "validate", "portfolio"):
         assert command in result.stdout
@@ -213,7 +214,7 @@ def test_run_with_the_simpy_twin(tmp_path):
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
-    from sim.cli import Progress
+    from sim.cli.common import Progress
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     quiet_pipe = Progress(100, quiet=False)
@@ -236,5 +237,6 @@ def test_sweep_over_a_single_key(tmp_path):
     assert result.exit_code == 0, result.output
     ds = read_netcdf(out / "results.nc")
     assert dict(ds.pool_exhaustion_prob.sizes) == {"pool_size": 2}
-    assert float(ds.pool_exhaustion_prob.sel(pool_size=10e6)) >= float(ds.pool_exhaustion_prob.sel(pool_size=40e6))
+    assert (float(ds.pool_exhaustion_prob.sel(pool_size=10e6))
+            >= float(ds.pool_exhaustion_prob.sel(pool_size=40e6)))
     assert_png(out / "exhaustion_vs_pool.png")

@@ -1,4 +1,4 @@
-"""The SimPy twin (sim.des) against the numba engine (sim.engine), and its
+"""The SimPy twin (sim.twin) against the numba engine (sim.engine), and its
 operational behaviour (claim queues, reviewers, approval lag).
 
 Cross-checks compare means from independent random numbers: |des - engine| <
@@ -16,17 +16,12 @@ import numpy as np
 import pytest
 
 from models.scenario import PARTIES, load_scenario
-from sim.des import (
-    Operations,
-    draw_path,
-    life_pd,
-    plan_terms,
-    run_des,
-    simulate_path,
-    start_cohorts,
-)
-from sim.engine import run, settle_given_defaults
-from sim.plan import build_portfolio, compile_plan
+from sim import run
+from sim.engine.plan import build_portfolio, compile_plan
+from sim.engine.run import settle_given_defaults
+from sim.twin.draws import draw_path, life_pd
+from sim.twin.processes import Operations, plan_terms, simulate_path, start_cohorts
+from sim.twin.run import run_twin
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 DES_SEED = 17
@@ -68,12 +63,13 @@ CROSS_CHECK = [
 @pytest.mark.parametrize(("name", "n_des"), CROSS_CHECK)
 def test_twin_agrees_with_engine(name, n_des):
     sc = scenario(name)
-    des = run_des(sc, n_paths=n_des, seed=DES_SEED)
+    des = run_twin(sc, n_paths=n_des, seed=DES_SEED)
     eng = run(sc, n_paths=ENGINE_PATHS, seed=ENGINE_SEED)
     assert des.attrs["engine"] == "des" and des.attrs["n_paths"] == n_des
     assert list(des.party.values) == list(PARTIES)
     np.testing.assert_array_equal(des.period.values, eng.period.values)
-    for var in ("loss_mean", "gross_loss_mean", "default_rate_mean", "pool_exhaustion_prob", "stop_rule_prob"):
+    for var in ("loss_mean", "gross_loss_mean", "default_rate_mean", "pool_exhaustion_prob",
+                "stop_rule_prob"):
         assert_agree(des, eng, var, f"{name}: ")
     # the parties' losses add up to the gross loss on every path, hence in the mean
     assert float(des.loss_mean.sum()) == pytest.approx(float(des.gross_loss_mean), rel=1e-9)
@@ -90,7 +86,8 @@ VARIANTS = [
                                  "default.stress=[1.0, 3.0]")),
     ("baoding_pool", ("contract.stop_rule.default_rate=0.02", "contract.pool.size=1e7")),
     ("ip_pledge_97", ("contract.insurer.cap_total=1e7", "contract.appraiser.cap_total=3e6")),
-    ("shanxi_special_fund", ("contract.guarantor.capital=3e7", "policy.guarantee_compensation_cap_annual=1e6")),
+    ("shanxi_special_fund", ("contract.guarantor.capital=3e7",
+                             "policy.guarantee_compensation_cap_annual=1e6")),
 ]
 
 
@@ -116,7 +113,8 @@ def test_twin_settles_each_path_like_the_engine_waterfall(name, overrides):
         assert got.exhausted == want.exhausted[0]
         assert got.stop_month == want.stop_month[0]
         assert got.credit == pytest.approx(want.credit[0], abs=1e-3)
-        assert got.default_rate == pytest.approx(want.n_defaults[0] / max(want.n_originated[0], 1.0), abs=1e-12)
+        assert got.default_rate == pytest.approx(want.n_defaults[0] / max(want.n_originated[0], 1.0),
+                                                 abs=1e-12)
         assert got.compensation == pytest.approx(want.compensation[0], abs=1e-3)
 
 
@@ -124,7 +122,7 @@ def test_a_small_pool_runs_dry_as_often_as_in_the_engine():
     """Fails if the twin ignores the pool's finite balance (it would never be
     exhausted and would pay every claim in full)."""
     sc = scenario("shijiazhuang_score_loan", "contract.pool.size=2e6")
-    des = run_des(sc, n_paths=600, seed=DES_SEED)
+    des = run_twin(sc, n_paths=600, seed=DES_SEED)
     eng = run(sc, n_paths=ENGINE_PATHS, seed=ENGINE_SEED)
     assert float(eng.pool_exhaustion_prob) > 0.2  # the check has teeth
     assert_agree(des, eng, "pool_exhaustion_prob")
@@ -142,9 +140,9 @@ def low_and_high_pd(*overrides: str):
 
 def test_reimbursement_waits_longer_under_a_heavier_claim_load():
     low, high = low_and_high_pd()
-    one_low = run_des(low, n_paths=200, seed=DES_SEED, reviewers=1, review_days=20.0)
-    one_high = run_des(high, n_paths=200, seed=DES_SEED, reviewers=1, review_days=20.0)
-    three_high = run_des(high, n_paths=200, seed=DES_SEED, reviewers=3, review_days=20.0)
+    one_low = run_twin(low, n_paths=200, seed=DES_SEED, reviewers=1, review_days=20.0)
+    one_high = run_twin(high, n_paths=200, seed=DES_SEED, reviewers=1, review_days=20.0)
+    three_high = run_twin(high, n_paths=200, seed=DES_SEED, reviewers=3, review_days=20.0)
 
     def gap(slow, fast):
         d = float(slow.reimbursement_delay_mean - fast.reimbursement_delay_mean)
@@ -162,7 +160,7 @@ def test_reimbursement_waits_longer_under_a_heavier_claim_load():
 
 def test_unlimited_reviewers_reimburse_after_exactly_the_claim_lag():
     sc = scenario("baoding_pool")
-    ds = run_des(sc, n_paths=50, seed=DES_SEED)
+    ds = run_twin(sc, n_paths=50, seed=DES_SEED)
     lag = sc.contract.pool.claim_lag_months
     np.testing.assert_allclose(ds.reimbursement_delay.values, lag)
     assert float(ds.reimbursement_delay_mean) == pytest.approx(lag)
@@ -175,8 +173,8 @@ def test_an_approval_lag_can_only_halt_lending_earlier():
     runs see the same defaults; approving a week late means the stop rule is
     tested against less credit, so it fires no later on any path."""
     sc = scenario("shijiazhuang_score_loan")
-    now = run_des(sc, n_paths=200, seed=DES_SEED)
-    late = run_des(sc, n_paths=200, seed=DES_SEED, approval_days=7.0)
+    now = run_twin(sc, n_paths=200, seed=DES_SEED)
+    late = run_twin(sc, n_paths=200, seed=DES_SEED, approval_days=7.0)
     assert float(late.credit_supplied_mean) <= float(now.credit_supplied_mean)
     assert float(late.stop_rule_prob) >= float(now.stop_rule_prob)
 
@@ -184,9 +182,9 @@ def test_an_approval_lag_can_only_halt_lending_earlier():
 def test_runs_are_reproducible_and_report_progress():
     sc = scenario("ip_pledge_97")
     calls = []
-    a = run_des(sc, n_paths=30, seed=5, reviewers=1, review_days=10.0, progress=calls.append)
-    b = run_des(sc, n_paths=30, seed=5, reviewers=1, review_days=10.0)
-    c = run_des(sc, n_paths=30, seed=6, reviewers=1, review_days=10.0)
+    a = run_twin(sc, n_paths=30, seed=5, reviewers=1, review_days=10.0, progress=calls.append)
+    b = run_twin(sc, n_paths=30, seed=5, reviewers=1, review_days=10.0)
+    c = run_twin(sc, n_paths=30, seed=6, reviewers=1, review_days=10.0)
     assert calls == [1] * 30
     for var in a.data_vars:
         np.testing.assert_array_equal(a[var].values, b[var].values, err_msg=var)
@@ -199,9 +197,10 @@ def test_runs_are_reproducible_and_report_progress():
 
 @pytest.mark.parametrize(
     ("kwargs", "word"),
-    [({"reviewers": 0}, "reviewers"), ({"reviewers": 1.5}, "reviewers"), ({"review_days": -1.0}, "review_days"),
-     ({"approval_days": 30.0}, "approval_days"), ({"n_paths": 0}, "n_paths")],
+    [({"reviewers": 0}, "reviewers"), ({"reviewers": 1.5}, "reviewers"),
+     ({"review_days": -1.0}, "review_days"), ({"approval_days": 30.0}, "approval_days"),
+     ({"n_paths": 0}, "n_paths")],
 )
 def test_bad_operational_arguments_name_the_parameter(kwargs, word):
     with pytest.raises(ValueError, match=word):
-        run_des(scenario("ip_pledge_97"), **{"n_paths": 1, **kwargs})
+        run_twin(scenario("ip_pledge_97"), **{"n_paths": 1, **kwargs})

@@ -1,4 +1,4 @@
-"""Distributed runs (sim.distributed) against the in-process engine: identical
+"""Distributed runs (sim.scale.executor) against the in-process engine: identical
 Datasets bit for bit, also when a worker is killed mid-run; sweeps identical
 to run_sweep; a clear message without Dask."""
 
@@ -16,10 +16,12 @@ import pytest
 import xarray as xr
 
 import sim
-import sim.distributed as distributed_mod
-from sim.distributed import ENV_ADDRESS, client_for, resolve_scheduler, run_distributed, sweep_distributed
-from sim.sweep import run_sweep
-from tests.conftest import make_scenario
+import sim.scale.executor as distributed_mod
+from sim.engine.outputs import output_bytes
+from sim.engine.run import RunSpec
+from sim.scale.executor import ENV_ADDRESS, client_for, resolve_scheduler
+from sim.scale.sweep import run_sweep
+from tests.helpers import make_scenario
 
 needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                                 reason="needs dask[distributed] (pip install riskpool[dask])")
@@ -75,12 +77,12 @@ def test_run_is_identical_to_in_process(client):
     sc = scenario()
     reference = sim.run(sc, n_paths=N_PATHS, seed=5)  # block_size 512 from the scenario
     seen = []
-    ds = run_distributed(sc, n_paths=N_PATHS, seed=5, block_size=250, scheduler=client,
+    ds = sim.run(sc, n_paths=N_PATHS, seed=5, block_size=250, scheduler=client,
                          progress=seen.append, timeout=TIMEOUT)
     xr.testing.assert_identical(ds, reference)
     assert sorted(seen) == [250] * 8
     # The comparison can fail: another seed gives another Dataset.
-    other = run_distributed(sc, n_paths=N_PATHS, seed=6, block_size=250, scheduler=client, timeout=TIMEOUT)
+    other = sim.run(sc, n_paths=N_PATHS, seed=6, block_size=250, scheduler=client, timeout=TIMEOUT)
     with pytest.raises(AssertionError):
         xr.testing.assert_identical(other, reference)
     # Nothing is left on the cluster once the run returns (releases reach the
@@ -96,26 +98,32 @@ def test_sweep_is_identical_to_run_sweep(client, monkeypatch):
     # Through the scheduler address in $DASK_SCHEDULER_ADDRESS (a Client(address) of its own).
     monkeypatch.setenv(ENV_ADDRESS, client.scheduler.address)
     seen = []
-    ds = sweep_distributed(sc, grid, n_paths=500, seed=3, scheduler="env", progress=seen.append,
+    ds = run_sweep(sc, grid, n_paths=500, seed=3, scheduler="env", progress=seen.append,
                            block_size=125, timeout=TIMEOUT)
     xr.testing.assert_identical(ds, reference)
     assert sum(seen) == 4 * 500 and len(seen) == 4 * 4
 
 
 def test_sweep_in_waves_of_bounded_memory_is_identical(client, monkeypatch):
-    import sim.distributed as dist
+    import sim.scale.sweep as sweep_mod
 
     sc = scenario()
     grid = {"contract.pool.size": [2e6, 4e6, 8e6]}
     reference = run_sweep(sc, grid, n_paths=400, seed=5)
     waves = []
-    run_jobs = dist._run_jobs
-    monkeypatch.setattr(dist, "_run_jobs", lambda c, specs, *a: waves.append(len(specs)) or run_jobs(c, specs, *a))
-    one_point = dist._output_bytes(dist.prepare_run(sc, 400, 5, None, None, None)[0], 400)
-    ds = sweep_distributed(sc, grid, n_paths=400, seed=5, scheduler=client, timeout=TIMEOUT,
+    simulate_runs = sweep_mod.simulate_runs
+    monkeypatch.setattr(sweep_mod, "simulate_runs",
+                        lambda specs, **kw: waves.append(len(specs)) or simulate_runs(specs, **kw))
+    one_point = _one_point_bytes(sc, 400)
+    ds = run_sweep(sc, grid, n_paths=400, seed=5, scheduler=client, timeout=TIMEOUT,
                            memory_bytes=2 * one_point)
     assert waves == [2, 1]  # at most two points' per-path arrays in memory at once
     xr.testing.assert_identical(ds, reference)
+
+
+def _one_point_bytes(sc, n_paths: int) -> int:
+    spec = RunSpec.resolve(sc, n_paths=n_paths)
+    return output_bytes(spec.n_periods, spec.n_paths)
 
 
 def _interrupt(n):
@@ -129,7 +137,7 @@ def _interrupt(n):
 ])
 def test_interrupted_run_cancels_its_blocks(client, error, kwargs):
     with pytest.raises(error):
-        run_distributed(scenario(), n_paths=N_PATHS, seed=8, block_size=100, scheduler=client, **kwargs)
+        sim.run(scenario(), n_paths=N_PATHS, seed=8, block_size=100, scheduler=client, **kwargs)
     assert _riskpool_tasks_left(client) == []
 
 
@@ -146,7 +154,7 @@ def test_killed_worker_gives_the_identical_result(client):
 
     def target():
         try:
-            result["ds"] = run_distributed(sc, n_paths=n_paths, seed=11, block_size=block_size,
+            result["ds"] = sim.run(sc, n_paths=n_paths, seed=11, block_size=block_size,
                                            scheduler=client, progress=done.append, timeout=TIMEOUT)
         except BaseException as exc:  # reported below
             result["error"] = exc
@@ -180,7 +188,7 @@ def test_client_for_without_dask_says_how_to_install(monkeypatch):
 
 def test_module_imports_without_dask():
     code = ("import sys; sys.modules['dask'] = sys.modules['distributed'] = None; "
-            "import sim.distributed as d; print(d.resolve_scheduler(None))")
+            "import sim.scale.executor as d; print(d.resolve_scheduler(None))")
     env = {**os.environ, "DASK_SCHEDULER_ADDRESS": ""}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))), env=env)
@@ -195,7 +203,7 @@ def test_scheduler_rule(monkeypatch):
     monkeypatch.setenv(ENV_ADDRESS, "tcp://10.0.0.1:8786")
     assert resolve_scheduler(None) == "tcp://10.0.0.1:8786"
     assert resolve_scheduler("local") == "local"
-    with pytest.raises(ValueError, match="in-process"):
+    with pytest.raises(ValueError, match="in process"):
         with client_for(None):
             pass
 
@@ -204,7 +212,7 @@ def test_cli_with_a_local_cluster_writes_the_same_results(tmp_path):
     from click.testing import CliRunner
 
     from sim.cli import cli
-    from sim.io import read_netcdf
+    from sim.results.io import read_netcdf
 
     args = ["run", "scenarios/shijiazhuang_score_loan.toml", "--paths", "1500", "--quiet"]
     here = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "here")])
@@ -221,8 +229,8 @@ def test_optimizer_scenarios_on_the_cluster_are_identical(client):
     import numpy as np
 
     from models.scenario import Shares, load_scenario
-    from sim.plan import build_portfolio
-    from sim.segments import segment_losses
+    from sim.engine.plan import build_portfolio
+    from sim.optimizer.segments import segment_losses
 
     sc = load_scenario("scenarios/shijiazhuang_score_loan.toml")
     pf = build_portfolio(sc)
@@ -235,13 +243,11 @@ def test_optimizer_scenarios_on_the_cluster_are_identical(client):
 
 def test_sweep_into_a_zarr_store_is_identical(client, tmp_path):
     pytest.importorskip("zarr")
-    import sim.distributed as dist
-
     sc = scenario()
     grid = {"contract.pool.size": [2e6, 4e6, 8e6]}
     reference = run_sweep(sc, grid, n_paths=400, seed=5)
-    one_point = dist._output_bytes(dist.prepare_run(sc, 400, 5, None, None, None)[0], 400)
-    ds = sweep_distributed(sc, grid, n_paths=400, seed=5, scheduler=client, timeout=TIMEOUT,
+    one_point = _one_point_bytes(sc, 400)
+    ds = run_sweep(sc, grid, n_paths=400, seed=5, scheduler=client, timeout=TIMEOUT,
                            memory_bytes=2 * one_point, store=tmp_path / "sweep.zarr")
     xr.testing.assert_identical(ds.load(), reference)
     xr.testing.assert_identical(xr.open_zarr(tmp_path / "sweep.zarr").load(), reference)
@@ -253,7 +259,7 @@ def test_back_to_back_runs_of_one_plan_do_not_lose_it(client):
     key while the scheduler is still forgetting it (with content-hashed keys
     about half of such runs failed with "Key lost during replication")."""
     sc = scenario()
-    first = [run_distributed(sc, n_paths=N_PATHS, seed=5 + i % 2, block_size=250, scheduler=client,
+    first = [sim.run(sc, n_paths=N_PATHS, seed=5 + i % 2, block_size=250, scheduler=client,
                              timeout=TIMEOUT) for i in range(30)]
     for i, ds in enumerate(first[2:], start=2):
         xr.testing.assert_identical(ds, first[i % 2])

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.engine import loss_block, run_key, simulate_paths
-from sim.kernels import BATCH, needs_months
-from sim.plan import compile_plan
-from tests.conftest import equal_loans, make_scenario
+from sim.engine.lanes import loss_block
+from sim.engine.plan import compile_plan
+from sim.engine.run import run_key, simulate_paths
+from sim.engine.sampling import BATCH, needs_months
+from tests.helpers import equal_loans, make_scenario
 
 METHODS = ["sparse", "dense"]
 
@@ -34,7 +35,8 @@ def test_independent_defaults_are_binomial(method):
     # mean
     assert abs(k.mean() - binom.mean()) < 4 * k.std(ddof=1) / math.sqrt(n_paths)
     # variance: SE of the sample variance from the fourth central moment
-    mu4 = binom.moment(4) - 4 * binom.mean() * binom.moment(3) + 6 * binom.mean() ** 2 * binom.moment(2) - 3 * binom.mean() ** 4
+    mu4 = (binom.moment(4) - 4 * binom.mean() * binom.moment(3) + 6 * binom.mean() ** 2 * binom.moment(2)
+           - 3 * binom.mean() ** 4)
     var_se = math.sqrt((mu4 - binom.var() ** 2) / n_paths)
     assert abs(k.var(ddof=1) - binom.var()) < 4 * var_se
     # a tail probability
@@ -68,7 +70,8 @@ def test_large_homogeneous_portfolio_matches_vasicek():
         truth = vasicek_quantile(pd, rho, q)
         est = loss[math.ceil(n_paths * q) - 1]
         # MC error of the empirical quantile: SE = sqrt(q(1-q)/n) / density at the quantile
-        density = stats.norm.pdf((math.sqrt(1 - rho) * stats.norm.ppf(truth) - stats.norm.ppf(pd)) / math.sqrt(rho)) \
+        density = stats.norm.pdf((math.sqrt(1 - rho) * stats.norm.ppf(truth) - stats.norm.ppf(pd))
+                                 / math.sqrt(rho)) \
             * math.sqrt(1 - rho) / math.sqrt(rho) / stats.norm.pdf(stats.norm.ppf(truth))
         mc_se = math.sqrt(q * (1 - q) / n_paths) / density
         # granularity: finite N adds binomial noise of sd sqrt(p(1-p)/N) around the conditional PD
@@ -89,7 +92,8 @@ def test_student_t_copula_has_fatter_tails_than_gaussian():
         se = (s[min(int(i + half) + 1, n_paths - 1)] - s[int(i - half)]) / 2
         tails[copula] = (s[i], se)
         # same marginal PD either way
-        assert abs(out.n_defaults.mean() / n_loans - pd) < 4 * out.n_defaults.std() / n_loans / math.sqrt(n_paths)
+        assert (abs(out.n_defaults.mean() / n_loans - pd)
+                < 4 * out.n_defaults.std() / n_loans / math.sqrt(n_paths))
     (vg, sg), (vt, st) = tails["gaussian"], tails["student_t"]
     assert vt - vg > 4 * math.hypot(sg, st), tails
 

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import sim
-from sim import sources_digest
+from sim.kernel_cache import sources_digest
 
 ROOT = Path(sim.__file__).resolve().parents[1]
 
@@ -19,7 +19,9 @@ def test_any_kernel_source_change_selects_a_fresh_cache(tmp_path):
     folders = (tmp_path / "sim", tmp_path / "models")
     before = sources_digest(*folders)
     assert before == sources_digest(ROOT / "sim", ROOT / "models")
-    for module in ("sim/bucket_bounds.py", "sim/rng.py", "models/policy.py"):
+    # modules in subpackages count (a top-level glob would miss them)
+    for module in ("sim/engine/bucket_bounds.py", "sim/engine/rng.py", "sim/kernel_cache.py",
+                   "models/policy.py"):
         path = tmp_path / module
         text = path.read_text()
         path.write_text(text + "\n# edited\n")
@@ -27,5 +29,9 @@ def test_any_kernel_source_change_selects_a_fresh_cache(tmp_path):
         path.write_text(text)
     assert sources_digest(*folders) == before
     # a new module counts too
-    (tmp_path / "sim" / "new_kernels.py").write_text("X = 1\n")
+    (tmp_path / "sim" / "engine" / "new_kernels.py").write_text("X = 1\n")
     assert sources_digest(*folders) != before
+    # a module moved to another subpackage counts too
+    (tmp_path / "sim" / "engine" / "new_kernels.py").rename(tmp_path / "sim" / "risk" / "new_kernels.py")
+    moved = sources_digest(*folders)
+    assert moved != before

@@ -1,4 +1,4 @@
-"""The loss-only engine (`sim.engine.simulate_losses`) against the full engine:
+"""The loss-only engine (`sim.engine.run.simulate_losses`) against the full engine:
 the same defaults, exposures and recoveries path for path, so the same
 per-path gross loss, whatever the threads or block size."""
 
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from models.scenario import load_scenario
-from sim.engine import loss_block, prepare_run, run, run_key, run_losses, simulate_losses, simulate_paths
-from sim.kernels import needs_months
+from sim import run, run_losses
+from sim.engine.lanes import loss_block
+from sim.engine.run import RunSpec, run_key, simulate_losses, simulate_paths
+from sim.engine.sampling import needs_months
 
 CASES = [
     ("scenarios/shijiazhuang_score_loan.toml", []),
@@ -28,8 +30,9 @@ CASES = [
 def plan_without_stop_rule(path, overrides, n_paths=1500):
     """A stop rule halts lending, which only the waterfall knows: the loss-only
     engine is the full engine's gross loss with no stop rule."""
-    plan, n, seed, _, _ = prepare_run(load_scenario(path, overrides), n_paths, None, None, None, None)
-    return plan._replace(stop_default_rate=np.inf, stop_compensation_rate=np.inf), n, seed
+    spec = RunSpec.resolve(load_scenario(path, overrides), n_paths=n_paths)
+    return (spec.plan._replace(stop_default_rate=np.inf, stop_compensation_rate=np.inf),
+            spec.n_paths, spec.seed)
 
 
 @pytest.mark.parametrize("path, overrides", CASES)
@@ -46,7 +49,8 @@ def test_loss_only_run_is_bit_identical_for_any_threads_and_blocks():
     plan, n, seed = plan_without_stop_rule(*CASES[1], n_paths=2000)
     reference = simulate_losses(plan, n, seed, threads=1)
     for threads, block_size in [(2, 65_536), (2, 100), (1, 777)]:
-        assert np.array_equal(reference, simulate_losses(plan, n, seed, block_size=block_size, threads=threads))
+        assert np.array_equal(reference,
+                              simulate_losses(plan, n, seed, block_size=block_size, threads=threads))
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[-1]])
@@ -76,7 +80,7 @@ def test_run_losses_of_a_scenario_without_stop_rule_is_runs_gross_loss():
 
 
 def test_threads_beyond_numba_num_threads_are_capped(monkeypatch):
-    import sim.engine as engine
+    import sim.engine.lanes as engine
 
     lanes = []
     monkeypatch.setattr(engine, "run_lanes", lambda kernel, n_lanes, *a: lanes.append(n_lanes))

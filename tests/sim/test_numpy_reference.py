@@ -15,8 +15,8 @@ import pytest
 
 from models.portfolio import Portfolio
 from models.scenario import scenario_from_mapping
-from sim.engine import simulate_paths
-from sim.plan import compile_plan
+from sim.engine.plan import compile_plan
+from sim.engine.run import simulate_paths
 
 N_LOANS = 500
 N_PATHS = 20_000
@@ -58,7 +58,8 @@ def numpy_losses(pd, amount, rho, n_paths, seed, chunk=2048):
     out = np.empty(n_paths)
     for lo in range(0, n_paths, chunk):
         m = min(chunk, n_paths - lo)
-        x = math.sqrt(rho) * rng.standard_normal(m)[:, None] + math.sqrt(1 - rho) * rng.standard_normal((m, pd.size))
+        x = (math.sqrt(rho) * rng.standard_normal(m)[:, None]
+             + math.sqrt(1 - rho) * rng.standard_normal((m, pd.size)))
         out[lo:lo + m] = (x <= c).astype(float) @ amount
     return out
 

@@ -12,8 +12,8 @@ import pytest
 from numba import njit
 from scipy import special, stats
 
-from sim import rng
-from sim.bucket_bounds import (
+from sim.engine import rng
+from sim.engine.bucket_bounds import (
     GRID_STEP,
     bounds_table,
     bucket_positions,
@@ -24,9 +24,9 @@ from sim.bucket_bounds import (
     squeeze_decision,
     squeezes,
 )
-from sim.engine import simulate_losses, simulate_paths
-from sim.plan import compile_plan
-from tests.conftest import equal_loans, make_scenario
+from sim.engine.plan import compile_plan
+from sim.engine.run import simulate_losses, simulate_paths
+from tests.helpers import equal_loans, make_scenario
 
 
 def test_ziggurat_layers_have_equal_area():
@@ -92,7 +92,8 @@ def test_exponential_tail_beyond_the_edge_is_memoryless():
     # every draw beyond the ziggurat's edge comes from its tail branch: the excess is Exp(1)
     key = np.uint64(55555)
     excess = _tail_excess(np.uint64(rng.stream_base(key, 1, rng.STREAM_SKIP)),
-                          np.uint64(rng.stream_base(key, 1, rng.STREAM_SKIP_TAIL)), 20_000_000, rng.ZIGGURAT_EDGE)
+                          np.uint64(rng.stream_base(key, 1, rng.STREAM_SKIP_TAIL)), 20_000_000,
+                          rng.ZIGGURAT_EDGE)
     n = excess.size
     assert abs(n - 20_000_000 * math.exp(-rng.ZIGGURAT_EDGE)) < 4 * math.sqrt(n)
     assert abs(excess.mean() - 1.0) < 4 / math.sqrt(n)
@@ -163,7 +164,8 @@ def test_unusable_squeezes_leave_every_candidate_to_the_exact_test(v, s_i):
     assert squeeze_decision(v, s_i, *bounds) == (False, True)
 
 
-@pytest.mark.parametrize("bounds", [(np.nan, 0.1, 0.2, 0.3), (0.1, np.nan, 0.2, 0.3), (0.1, 0.2, np.nan, 0.3)])
+@pytest.mark.parametrize("bounds", [(np.nan, 0.1, 0.2, 0.3), (0.1, np.nan, 0.2, 0.3),
+                                    (0.1, 0.2, np.nan, 0.3)])
 def test_a_nan_squeeze_decides_nothing(bounds):
     assert squeeze_decision(0.15, 0.5, *bounds) == (False, True)
 
@@ -235,7 +237,8 @@ def test_bounds_computed_on_the_path_give_the_same_law(rho):
     assert not np.array_equal(a, b)
     se = math.hypot(a.std(), b.std()) / math.sqrt(n)
     assert abs(a.mean() - b.mean()) < 4 * se
-    assert abs(a.mean() - plan.amount.size * np.linspace(0.005, 0.08, 400).mean()) < 4 * a.std() / math.sqrt(n)
+    assert (abs(a.mean() - plan.amount.size * np.linspace(0.005, 0.08, 400).mean())
+            < 4 * a.std() / math.sqrt(n))
     # loss-only and full runs keep the same defaults either way (squeezes vs exact test)
     for p in (plan, _untabulated(plan)):
         full = simulate_paths(p, 2000, 5, 512).gross_loss

@@ -9,8 +9,8 @@ import numpy as np
 
 import sim
 from models.scenario import PARTIES, Shares, load_scenario
-from sim.plan import build_portfolio
-from sim.segments import segment_index, segment_losses
+from sim.engine.plan import build_portfolio
+from sim.optimizer.segments import segment_index, segment_losses
 
 UNLIMITED = ["contract.pool.size=inf", "contract.guarantor.capital=inf", "contract.guarantor.leverage=inf",
              "contract.stop_rule.default_rate=1.0"]
@@ -34,7 +34,9 @@ def test_segment_losses_reproduce_the_engine_with_unlimited_money():
     per_path_total = (sl.party_loss[:, :, 0, :].sum(axis=-1) * sl.amount).sum(axis=1)
     assert math.isclose(per_path_total.mean(), float(ds.gross_loss_mean), rel_tol=1e-12)
     # common random numbers: without moral hazard both options see the very same gross loss
-    np.testing.assert_allclose(sl.party_loss[:, :, 0, :].sum(-1), sl.party_loss[:, :, 1, :].sum(-1), rtol=1e-12)
+    np.testing.assert_allclose(sl.party_loss[:, :, 0, :].sum(-1), sl.party_loss[:, :, 1, :].sum(-1),
+                               rtol=1e-12)
     # each party's loss is its share of the gross loss
     pool = PARTIES.index("pool")
-    np.testing.assert_allclose(sl.party_loss[:, :, 1, pool], 0.8 * sl.party_loss[:, :, 1, :].sum(-1), rtol=1e-12)
+    np.testing.assert_allclose(sl.party_loss[:, :, 1, pool], 0.8 * sl.party_loss[:, :, 1, :].sum(-1),
+                               rtol=1e-12)

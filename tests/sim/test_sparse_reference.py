@@ -1,7 +1,7 @@
 """The sparse sampler against its definition, draw for draw.
 
 The reference below takes a bucket's candidates one at a time, exactly as
-the module docstring of `sim.kernels` defines them: skip draw k of the bucket
+the module docstring of `sim.engine.sampling` defines them: skip draw k of the bucket
 gives floor(E rate) failures before the next candidate, acceptance draw k its
 value u p_bar, and the candidate defaults iff Phi^-1(u p_bar) lies below its
 own bound. It uses no squeeze and no batch. The engine must find the same
@@ -14,12 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import rng
-from sim.bucket_bounds import grid_cell
-from sim.engine import loss_block, run_key
-from sim.kernels import BATCH
-from sim.plan import compile_plan
-from tests.conftest import equal_loans, make_scenario
+from sim.engine import rng
+from sim.engine.bucket_bounds import grid_cell
+from sim.engine.lanes import loss_block
+from sim.engine.plan import compile_plan
+from sim.engine.run import run_key
+from sim.engine.sampling import BATCH
+from tests.helpers import equal_loans, make_scenario
 
 
 def reference_defaults(plan, key: np.uint64, path: int) -> set[int]:

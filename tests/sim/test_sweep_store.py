@@ -1,5 +1,5 @@
 """Sweeps written point by point into regions of a zarr store
-(sim.sweep_store): the store reads back identical to the in-memory sweep;
+(sim.scale.sweep_store): the store reads back identical to the in-memory sweep;
 the CLI's --zarr folder is written atomically."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
-import sim.engine
+import sim
+import sim.scale.sweep
 from sim.cli import cli
-from sim.sweep import point_scenarios, run_sweep, sweep_axes
-from sim.sweep_store import SweepStore
-from tests.conftest import make_scenario
+from sim.scale.sweep import point_scenarios, run_sweep, sweep_axes
+from sim.scale.sweep_store import SweepStore
+from tests.helpers import make_scenario
 
 pytest.importorskip("zarr", reason="needs zarr (pip install riskpool[dask])")
 
@@ -47,7 +48,7 @@ def test_points_written_in_any_order_land_in_their_regions(tmp_path):
     points = point_scenarios(sc, axes)
     store = SweepStore.create(tmp_path / "s.zarr", sc, axes, points)
     for i in (3, 0, 2, 1):
-        store.write(i, sim.engine.run(points[i], n_paths=200, seed=2))
+        store.write(i, sim.run(points[i], n_paths=200, seed=2))
     xr.testing.assert_identical(store.close().load(), reference)
 
 
@@ -57,15 +58,16 @@ def test_unsorted_grid_values_keep_their_order_in_memory_and_in_the_store(tmp_pa
     reference = run_sweep(sc, grid, n_paths=200, seed=2)
     assert reference.pool_size.values.tolist() == [8e6, 2e6]
     assert reference.default_rho_systematic.values.tolist() == [0.2, 0.05]
-    point = run_sweep(sc, {"contract.pool.size": [2e6], "default.rho_systematic": [0.05]}, n_paths=200, seed=2)
+    point = run_sweep(sc, {"contract.pool.size": [2e6], "default.rho_systematic": [0.05]},
+                      n_paths=200, seed=2)
     assert float(reference.gross_loss_mean[1, 1]) == float(point.gross_loss_mean[0, 0])
     xr.testing.assert_identical(run_sweep(sc, grid, n_paths=200, seed=2, store=tmp_path / "s.zarr").load(),
                                 reference)
 
 
 def die_on_the_second_point(monkeypatch, error: BaseException) -> list:
-    """Make `sim.engine.run` raise `error` on its second call; returns the call log."""
-    real_run = sim.engine.run
+    """Make the sweep's point runs raise `error` on the second point; returns the call log."""
+    real_run = sim.scale.sweep.simulate_runs
     calls = []
 
     def run(*args, **kwargs):
@@ -74,7 +76,7 @@ def die_on_the_second_point(monkeypatch, error: BaseException) -> list:
             raise error
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(sim.engine, "run", run)
+    monkeypatch.setattr(sim.scale.sweep, "simulate_runs", run)
     return calls
 
 
@@ -95,7 +97,7 @@ def test_store_refuses_an_existing_path_and_an_incomplete_sweep(tmp_path):
     with pytest.raises(FileExistsError, match="already exists"):
         run_sweep(sc, {"contract.pool.size": [2e6, 8e6]}, n_paths=50, store=tmp_path / "s.zarr")
     assert (tmp_path / "s.zarr").is_dir()  # someone else's store is left alone
-    store.write(1, sim.engine.run(points[1], n_paths=50))
+    store.write(1, sim.run(points[1], n_paths=50))
     with pytest.raises(RuntimeError, match=r"points \[0\] were never written"):
         store.close()
 
@@ -107,7 +109,7 @@ def test_a_point_outside_the_layout_is_refused_not_truncated(tmp_path):
     store = SweepStore.create(tmp_path / "s.zarr", sc, axes, points)
     longer = sc.model_copy(update={"simulation": sc.simulation.model_copy(update={"horizon_months": 36})})
     with pytest.raises(ValueError, match="'period' values"):
-        store.write(0, sim.engine.run(longer, n_paths=50))
+        store.write(0, sim.run(longer, n_paths=50))
 
 
 SCENARIO = "scenarios/shijiazhuang_score_loan.toml"
@@ -135,6 +137,7 @@ def test_cli_zarr_sweep_writes_the_same_results_as_netcdf(tmp_path):
 def test_cli_zarr_sweep_interrupted_leaves_nothing(tmp_path, monkeypatch):
     calls = die_on_the_second_point(monkeypatch, KeyboardInterrupt())
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["sweep", SCENARIO, *GRID, "--paths", "100", "--zarr", "--out", str(out)])
+    result = CliRunner().invoke(cli, ["sweep", SCENARIO, *GRID, "--paths", "100", "--zarr",
+                                      "--out", str(out)])
     assert result.exit_code != 0 and len(calls) == 2
     assert list(tmp_path.iterdir()) == []  # neither the folder nor its temporary

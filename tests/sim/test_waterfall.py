@@ -10,9 +10,9 @@ import pytest
 
 from models.policy import bank_reward, guarantee_compensation, interest_subsidy
 from models.scenario import PARTIES, load_scenario
-from sim.engine import settle_given_defaults
-from sim.plan import compile_plan
-from tests.conftest import equal_loans, make_scenario
+from sim.engine.plan import compile_plan
+from sim.engine.run import settle_given_defaults
+from tests.helpers import equal_loans, make_scenario
 
 M = 1_000_000.0
 SHARES_226 = {"bank": 0.2, "pool": 0.2, "guarantor": 0.6}
@@ -58,7 +58,8 @@ def test_pool_runs_dry_mid_way_and_the_bank_carries_the_rest():
     assert got["bank"] == pytest.approx(3 * 200_000 + 100_000 + 200_000, abs=1e-6)
     assert got["guarantor"] == pytest.approx(1_800_000, abs=1e-6)
     assert out.exhausted[0]
-    np.testing.assert_allclose(out.pool_balance[0, [0, 1, 2, 3, 4, 23]], [300_000, 300_000, 100_000, 100_000, 0, 0])
+    np.testing.assert_allclose(out.pool_balance[0, [0, 1, 2, 3, 4, 23]],
+                               [300_000, 300_000, 100_000, 100_000, 0, 0])
 
 
 def test_recoveries_return_pro_rata_and_refill_the_pool():

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import sim
 from models.scenario import PARTIES, load_scenario
-from sim.engine import settle_given_defaults
-from sim.plan import compile_plan
-from tests.conftest import equal_loans, make_scenario
+from sim.engine.plan import compile_plan
+from sim.engine.run import settle_given_defaults
+from tests.helpers import equal_loans, make_scenario
 
 money = st.one_of(st.just(math.inf), st.floats(0, 5e6))
 
@@ -32,7 +32,8 @@ def cases(draw):
         "pool": {"size": draw(st.floats(0, 5e6)), "cap_per_loan": draw(money), "cumulative_cap": draw(money),
                  "claim_lag_months": draw(lag), "top_up": draw(st.sampled_from(["none", "add", "to_target"])),
                  "top_up_amount": draw(st.floats(0, 2e6)), "top_up_every_months": draw(st.integers(1, 24))},
-        "guarantor": {"capital": draw(money), "leverage": draw(st.one_of(st.just(math.inf), st.floats(0.5, 20))),
+        "guarantor": {"capital": draw(money),
+                      "leverage": draw(st.one_of(st.just(math.inf), st.floats(0.5, 20))),
                       "lag_months": draw(lag), "cap_per_loan": draw(money)},
         "insurer": {"cap_per_loan": draw(money), "cap_total": draw(money), "lag_months": draw(lag)},
         "appraiser": {"cap_per_loan": draw(money), "cap_total": draw(money), "lag_months": draw(lag)},
@@ -97,6 +98,7 @@ def test_unlimited_money_splits_every_path_by_the_ratios():
 
 
 def test_parties_add_up_to_gross_loss_in_every_seed_scenario():
-    for name in ("shijiazhuang_score_loan", "baoding_pool", "ip_pledge_97", "shanxi_special_fund", "national_4321"):
+    for name in ("shijiazhuang_score_loan", "baoding_pool", "ip_pledge_97", "shanxi_special_fund",
+                 "national_4321"):
         ds = sim.run(load_scenario(f"scenarios/{name}.toml"), n_paths=2000)
         assert math.isclose(float(ds.loss_mean.sum()), float(ds.gross_loss_mean), rel_tol=1e-12), name

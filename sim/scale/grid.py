@@ -14,6 +14,8 @@ A sweep comes from the scenario's ``[sweep]`` table or from ``--grid`` options:
     guarantor = 0.6
 
 `sharing` sets every product's `contract.shares` to the named option.
+This module turns a grid into validated point scenarios and the points'
+Datasets into the sweep's; `sim.scale.sweep` runs them.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from __future__ import annotations
 import copy
 import itertools
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,8 @@ def sweep_axes(scenario: Scenario, grid: dict[str, list[Any]]) -> dict[str, list
     """The scenario's [sweep.grid], with command-line keys replacing or adding axes."""
     axes = {**scenario.sweep.grid, **grid} if scenario.sweep else dict(grid)
     if not axes:
-        raise ScenarioError(f"{scenario.source}: nothing to sweep: add a [sweep.grid] table or --grid KEY=v1,v2")
+        raise ScenarioError(f"{scenario.source}: nothing to sweep: "
+                            "add a [sweep.grid] table or --grid KEY=v1,v2")
     names = [dim_name(k) for k in axes]
     if len(set(names)) != len(names):
         raise ScenarioError(f"swept keys {list(axes)} give clashing dimension names {names}")
@@ -120,42 +122,6 @@ def _toml_value(value: Any) -> str:
     return repr(value)
 
 
-def run_sweep(
-    scenario: Scenario,
-    grid: dict[str, list[Any]] | None = None,
-    n_paths: int | None = None,
-    seed: int | None = None,
-    threads: int | None = None,
-    progress: Callable[[int], None] | None = None,
-    store: Path | str | None = None,
-) -> xr.Dataset:
-    """Run every point with the same seed; dims = the swept keys' short names.
-    With `store` (a path that does not exist yet) each point is written to its
-    own region of a zarr store there as soon as it is done, and the Dataset
-    returned reads from the store (see sim.sweep_store)."""
-    from sim.engine import run
-
-    axes = sweep_axes(scenario, grid or {})
-    points = point_scenarios(scenario, axes)
-    seed = scenario.simulation.seed if seed is None else seed
-    results = ((i, run(pt, n_paths=n_paths, seed=seed, threads=threads, progress=progress))
-               for i, pt in enumerate(points))
-    return collect_points(scenario, axes, points, results, store)
-
-
-def collect_points(scenario: Scenario, axes: dict[str, list[Any]], points: list[Scenario],
-                   results: Iterable[tuple[int, xr.Dataset]], store: Path | str | None = None) -> xr.Dataset:
-    """The sweep's Dataset from its points' (index, Dataset) pairs, in any
-    order: combined in memory, or written one by one to a zarr store at
-    `store` (sim.sweep_store.write_sweep)."""
-    if store is None:
-        by_index = dict(results)
-        return combine_points(scenario, axes, [by_index[i] for i in range(len(points))])
-    from sim.sweep_store import write_sweep
-
-    return write_sweep(store, scenario, axes, points, results)
-
-
 def point_record(ds: xr.Dataset) -> xr.Dataset:
     """What a sweep keeps of a point's Dataset: no tail curves (nor their
     `level` coordinate), and the point's scenario hash as a variable."""
@@ -178,6 +144,7 @@ def combine_points(scenario: Scenario, axes: dict[str, list[Any]], datasets: lis
         combined = combined.sel({n: list(v) for n, v in zip(names, axes.values())})
     for name, key in zip(names, axes):
         combined[name].attrs["key"] = key
+    combined.attrs["kind"] = "sweep"
     combined.attrs["sweep_keys"] = list(axes)
     combined.attrs["scenario_sha256"] = scenario_sha256(scenario)
     return combined

@@ -94,34 +94,16 @@ waiting + review), whether or not the pool still had money.
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
-import xarray as xr
-from scipy import special
 
-from models.portfolio import Portfolio
-from models.scenario import PARTIES, Scenario, scenario_sha256
-from sim.plan import (
-    APPRAISER,
-    BANK,
-    GOVERNMENT,
-    GUARANTOR,
-    INSURER,
-    POOL,
-    REGUARANTOR,
-    Plan,
-    build_portfolio,
-    compile_plan,
-)
-from sim.results import add_mean, mean_se, riskpool_version
+from models.scenario import PARTIES
+from sim.engine.plan import APPRAISER, BANK, GOVERNMENT, GUARANTOR, INSURER, POOL, REGUARANTOR, Plan
+from sim.twin.draws import PathDraws
 
-DAYS_PER_MONTH = 30.0
-# Fraction of its month at which each kind of event happens (see module docstring).
 AT_TOP_UP = 0.0
 AT_APPROVAL = 0.0
 AT_DEFAULT = 1 / 16
@@ -141,15 +123,6 @@ class Operations:
     reviewers: int | None  # None: unlimited
     review_months: float
     approval_months: float
-
-
-@dataclass(frozen=True)
-class PathDraws:
-    """One path's random outcome: default month per loan (-1: none) and recovery fraction."""
-
-    month: np.ndarray
-    recovery: np.ndarray
-    exposure: np.ndarray
 
 
 @dataclass
@@ -215,57 +188,6 @@ def plan_terms(plan: Plan) -> Terms:
         stop_compensation_rate=float(plan.stop_compensation_rate),
     )
 
-
-# ----------------------------------------------------------------------------- draws
-
-def life_pd(plan: Plan) -> np.ndarray:
-    """F_i(life_i), the probability that loan i defaults within its life."""
-    s = np.minimum(plan.start, plan.horizon)
-    return -np.expm1(-plan.hazard * (plan.clock[s + plan.life] - plan.clock[s]))
-
-
-def draw_path(plan: Plan, rng: np.random.Generator, pd_life: np.ndarray) -> PathDraws:
-    """Factors, latent variables, default months, exposures and recoveries of one path."""
-    n = plan.amount.size
-    z = rng.standard_normal()
-    sector = rng.standard_normal(plan.n_sectors)
-    sqrt_w = math.sqrt(rng.chisquare(plan.t_dof) / plan.t_dof) if plan.t_dof > 0.0 else 1.0
-    eps = rng.standard_normal(n)
-    common = plan.load_systematic * z + plan.load_sector * sector[plan.sector]
-    x = (common + plan.load_idiosyncratic * eps) / sqrt_w
-    survival = special.stdtr(plan.t_dof, -x) if plan.t_dof > 0.0 else special.ndtr(-x)
-    # U <= F(life)  <=>  1 - U >= exp(-lambda (C[s + life] - C[s]))
-    defaults = np.flatnonzero((plan.life > 0) & (plan.hazard > 0.0) & (survival >= 1.0 - pd_life))
-    month = np.full(n, -1, np.int64)
-    exposure = np.zeros(n)
-    recovery = np.zeros(n)
-    if defaults.size == 0:
-        return PathDraws(month, recovery, exposure)
-    s = plan.start[defaults]
-    target = plan.clock[s] - np.log(survival[defaults]) / plan.hazard[defaults]
-    t = np.searchsorted(plan.clock, target, side="left") - s  # first t with C[s + t] >= target
-    t = np.clip(t, 1, plan.life[defaults])
-    month[defaults] = s + t
-    prod = plan.product[defaults]
-    exposure[defaults] = plan.amount[defaults] * (1.0 - plan.amortizing[prod] * (t - 1) / plan.term[defaults])
-
-    mean = plan.recovery_mean[defaults].astype(float)
-    k = plan.recovery_downturn[prod]
-    shift = (k > 0.0) & (mean > 0.0) & (mean < 1.0)
-    mean[shift] = special.ndtr(special.ndtri(mean[shift]) + k[shift] * z)
-    sd = plan.recovery_sd[prod]
-    beta = (sd > 0.0) & (mean > 0.0) & (mean < 1.0)
-    rec = mean.copy()
-    if beta.any():
-        m = mean[beta]
-        var = np.minimum(sd[beta] ** 2, 0.99 * m * (1.0 - m))
-        total = m * (1.0 - m) / var - 1.0
-        rec[beta] = rng.beta(m * total, (1.0 - m) * total)
-    recovery[defaults] = rec
-    return PathDraws(month, recovery, exposure)
-
-
-# ----------------------------------------------------------------------------- processes
 
 def _until(env: simpy.Environment, when: float) -> simpy.Timeout:
     return env.timeout(max(when - env.now, 0.0))
@@ -448,7 +370,8 @@ def _step_average(times: np.ndarray, values: np.ndarray, lo: float, hi: float) -
     return float(np.sum(values * np.diff(edges)) / (hi - lo))
 
 
-def simulate_path(plan: Plan, terms: Terms, ops: Operations, draws: PathDraws, cohorts: Cohorts) -> PathResult:
+def simulate_path(plan: Plan, terms: Terms, ops: Operations, draws: PathDraws,
+                  cohorts: Cohorts) -> PathResult:
     """Run one path's events to the end (claims and recoveries after the horizon included)."""
     env = simpy.Environment()
     books = Books(pool=plan.pool_size, guarantor=plan.guarantor_capital, pool_values=[plan.pool_size])
@@ -475,147 +398,9 @@ def simulate_path(plan: Plan, terms: Terms, ops: Operations, draws: PathDraws, c
     )
 
 
-# ----------------------------------------------------------------------------- public
-
 def start_cohorts(plan: Plan) -> Cohorts:
     """(start month, loan indices) for every month in which loans start within the horizon."""
     loans = np.flatnonzero(plan.start < plan.horizon)
     loans = loans[np.argsort(plan.start[loans], kind="stable")]
     months, first = np.unique(plan.start[loans], return_index=True)
     return [(int(m), part.tolist()) for m, part in zip(months, np.split(loans, first[1:]))]
-
-
-def _validate(n_paths: int, reviewers: int | None, review_days: float, approval_days: float) -> None:
-    if int(n_paths) < 1:
-        raise ValueError(f"n_paths must be >= 1 (got {n_paths})")
-    if reviewers is not None and (int(reviewers) != reviewers or reviewers < 1):
-        raise ValueError(f"reviewers must be None (unlimited) or an integer >= 1 (got {reviewers!r})")
-    if not (math.isfinite(review_days) and review_days >= 0.0):
-        raise ValueError(f"review_days must be a finite number >= 0 (got {review_days!r})")
-    if not (0.0 <= approval_days < DAYS_PER_MONTH):
-        raise ValueError(
-            f"approval_days must be in [0, {DAYS_PER_MONTH:g}): a loan is disbursed in its start month "
-            f"(got {approval_days!r})"
-        )
-
-
-def run_des(
-    scenario: Scenario,
-    n_paths: int = 200,
-    seed: int | None = None,
-    reviewers: int | None = None,
-    review_days: float = 0.0,
-    approval_days: float = 0.0,
-    progress: Callable[[int], None] | None = None,
-    portfolio: Portfolio | None = None,
-) -> xr.Dataset:
-    """Simulate `n_paths` paths of the scheme's operations and return labelled results.
-
-    `reviewers` (None: unlimited), `review_days` per pool claim and
-    `approval_days` per loan are operational parameters; with their defaults
-    the twin follows the engine's rules exactly. `seed` defaults to the
-    scenario's; `portfolio` to the scenario's own; `progress(1)` is called
-    after each path.
-    """
-    _validate(n_paths, reviewers, review_days, approval_days)
-    n_paths = int(n_paths)
-    seed = scenario.simulation.seed if seed is None else int(seed)
-    portfolio = build_portfolio(scenario) if portfolio is None else portfolio
-    plan = compile_plan(scenario, portfolio)
-    terms = plan_terms(plan)
-    ops = Operations(
-        reviewers=None if reviewers is None else int(reviewers),
-        review_months=float(review_days) / DAYS_PER_MONTH,
-        approval_months=float(approval_days) / DAYS_PER_MONTH,
-    )
-    rng = np.random.Generator(np.random.PCG64(seed))
-    pd_life = life_pd(plan)
-    cohorts = start_cohorts(plan)
-
-    results: list[PathResult] = []
-    began = time.perf_counter()
-    for _ in range(n_paths):
-        draws = draw_path(plan, rng, pd_life)
-        results.append(simulate_path(plan, terms, ops, draws, cohorts))
-        if progress is not None:
-            progress(1)
-    elapsed = time.perf_counter() - began
-    return _dataset(results, plan, scenario, seed, ops, n_paths / max(elapsed, 1e-12))
-
-
-def _dataset(results: list[PathResult], plan: Plan, scenario: Scenario, seed: int, ops: Operations,
-             paths_per_second: float) -> xr.Dataset:
-    n = len(results)
-    quantiles = np.asarray(scenario.simulation.quantiles, dtype=float)
-    periods = (np.arange(plan.horizon // plan.period_months) + 1) * plan.period_months
-    data: dict[str, tuple] = {}
-
-    def add_probability(name: str, flags: np.ndarray) -> None:
-        m, se = mean_se(flags.astype(float))
-        data[name] = ((), m)
-        data[f"{name}_se"] = ((), se)
-
-    add_mean(data, "loss", np.stack([r.party_loss for r in results]), ("party",))
-    add_mean(data, "gross_loss", np.array([r.gross_loss for r in results]))
-    add_mean(data, "default_rate", np.array([r.default_rate for r in results]))
-    add_mean(data, "credit_supplied", np.array([r.credit for r in results]))
-    add_mean(data, "guarantee_compensation", np.array([r.compensation for r in results]))
-    add_probability("pool_exhaustion_prob", np.array([r.exhausted for r in results]))
-    stop = np.array([r.stop_month for r in results])
-    add_probability("stop_rule_prob", stop >= 0)
-    stopped = stop[stop >= 0].astype(float)
-    m, se = mean_se(stopped) if stopped.size else (np.nan, np.nan)
-    data["stop_month_mean"], data["stop_month_se"] = ((), m), ((), se)
-
-    # Reimbursement delay: a ratio over all claims; its SE treats paths as clusters
-    # (linearisation u_p = (D_p - r N_p) / mean(N), then the SE of mean(u)).
-    per_path = [np.asarray(r.delays) for r in results]
-    counts = np.array([d.size for d in per_path], float)
-    sums = np.array([d.sum() for d in per_path])
-    delays = np.concatenate(per_path) if per_path else np.zeros(0)
-    if delays.size:
-        ratio = sums.sum() / counts.sum()
-        _, se = mean_se((sums - ratio * counts) / counts.mean())
-        data["reimbursement_delay_mean"], data["reimbursement_delay_se"] = ((), ratio), ((), se)
-        data["reimbursement_delay"] = (("quantile",), np.quantile(delays, quantiles, method="inverted_cdf"))
-    else:
-        data["reimbursement_delay_mean"], data["reimbursement_delay_se"] = ((), np.nan), ((), np.nan)
-        data["reimbursement_delay"] = (("quantile",), np.full(quantiles.size, np.nan))
-    add_mean(data, "n_claims", counts)
-
-    add_mean(data, "claim_queue_length", np.stack([r.queue_length for r in results]), ("period",))
-    balance = np.stack([r.pool_balance for r in results])
-    add_mean(data, "pool_balance", balance, ("period",))
-    data["pool_balance_quantile"] = (
-        ("period", "quantile"), np.quantile(balance, quantiles, axis=0, method="inverted_cdf").T)
-
-    ds = xr.Dataset(
-        data,
-        coords={"party": list(PARTIES), "quantile": quantiles, "period": periods},
-        attrs={
-            "engine": "des",
-            "seed": int(seed),
-            "n_paths": int(n),
-            "n_loans": int(plan.amount.size),
-            "reviewers": "unlimited" if ops.reviewers is None else int(ops.reviewers),
-            "review_days": ops.review_months * DAYS_PER_MONTH,
-            "approval_days": ops.approval_months * DAYS_PER_MONTH,
-            "paths_per_second": float(paths_per_second),
-            "scenario_name": scenario.name,
-            "scenario_sha256": scenario_sha256(scenario),
-            "riskpool_version": riskpool_version(),
-            "money_unit": "yuan",
-            "time_unit": "month (review and approval times: days / 30)",
-            "period_unit": "calendar month at the end of the period",
-        },
-    )
-    for name in ds.data_vars:
-        if any(t in name for t in ("loss", "balance", "credit", "compensation")):
-            ds[name].attrs["units"] = "yuan"
-        elif "delay" in name or "stop_month" in name:
-            ds[name].attrs["units"] = "months"
-        elif "queue" in name or "n_claims" in name:
-            ds[name].attrs["units"] = "claims"
-        else:
-            ds[name].attrs["units"] = "probability"
-    return ds

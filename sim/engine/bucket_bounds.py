@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sim.rng import ndtr
+from sim.engine.rng import ndtr
 
 # Fields of a row of the table: p_bar, rate, lower squeeze (scale, chord),
 # upper squeeze (scale, span).

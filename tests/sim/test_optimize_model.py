@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import norm
 
-from models.optimize import (
+from sim.optimizer.model import (
     AllocationProblem,
     OptimizationError,
     empirical_cvar,
@@ -31,7 +31,8 @@ def per_yuan(values, n_scenarios: int, n_segments: int, n_options: int) -> np.nd
 
 
 def hand_problem(pool, *, options=("only",), guarantor=0.0, bank_loss=0.0, fiscal=0.0, share=0.0,
-                 demand=(100.0, 100.0), margin=(0.03, 0.03), budget=10.0, alpha=0.5, **kw) -> AllocationProblem:
+                 demand=(100.0, 100.0), margin=(0.03, 0.03), budget=10.0, alpha=0.5,
+                 **kw) -> AllocationProblem:
     """Two segments A and B; per-yuan data as (scenario, segment[, option]) arrays or scalars."""
     pool = np.asarray(pool, dtype=float)
     shape = (pool.shape[0], 2, len(options))
@@ -40,7 +41,8 @@ def hand_problem(pool, *, options=("only",), guarantor=0.0, bank_loss=0.0, fisca
         pool_claims=per_yuan(pool, *shape), guarantor_claims=per_yuan(guarantor, *shape),
         bank_loss=per_yuan(bank_loss, *shape), other_fiscal_cost=per_yuan(fiscal, *shape),
         guarantee_share=np.broadcast_to(np.asarray(share, float), shape[1:]).copy(),
-        demand=np.asarray(demand, float), bank_margin=np.asarray(margin, float), budget=budget, alpha=alpha, **kw)
+        demand=np.asarray(demand, float), bank_margin=np.asarray(margin, float), budget=budget, alpha=alpha,
+        **kw)
 
 
 # Pool claims per yuan; rows are four scenarios, columns segments A and B.
@@ -114,7 +116,8 @@ def test_firms_break_ties_without_costing_credit():
     # Both segments cost the pool 0.1 per yuan, so any split of 100 is optimal
     # (left to itself HiGHS fills B first); A's loans are half the size (twice
     # the firms per yuan), so the tie-break puts all 100 in A.
-    problem = hand_problem([[0.1, 0.1], [0.1, 0.1]], demand=(100.0, 60.0), firms_weight=np.array([2e-6, 1e-6]))
+    problem = hand_problem([[0.1, 0.1], [0.1, 0.1]], demand=(100.0, 60.0),
+                           firms_weight=np.array([2e-6, 1e-6]))
     r = solve(problem)
     assert_allclose(r.objective, 100.0, rtol=RTOL)
     assert_allclose([r.credit["A"], r.credit["B"]], [100.0, 0.0], atol=1e-9)
@@ -277,7 +280,9 @@ def test_infeasible_budget_is_named():
     # The 60/60 floor needs a pool of 15 (see test_frontier_reports_infeasible_budgets).
     problem = hand_problem(CVAR_BINDS, min_credit=np.array([60.0, 60.0]))
     for method in ("full", "cutting_plane"):
-        with pytest.raises(OptimizationError, match=r"budget 10 yuan is below .* minimum credit of 120 yuan: 15 yuan, i.e. a pool of 15 yuan") as err:
+        with pytest.raises(OptimizationError,
+                           match=r"budget 10 yuan is below .* minimum credit of 120 yuan: "
+                                 r"15 yuan, i.e. a pool of 15 yuan") as err:
             solve(problem, method=method)
         assert err.value.status == "infeasible"
         assert isinstance(err.value, ValueError)
@@ -294,7 +299,8 @@ def test_infeasible_guarantor_capital_is_named():
 @pytest.mark.parametrize(
     ("kw", "words"),
     [
-        ({"min_credit": np.array([120.0, 0.0])}, r"min_credit for segment 'A' is 120 yuan, above its demand cap"),
+        ({"min_credit": np.array([120.0, 0.0])},
+         r"min_credit for segment 'A' is 120 yuan, above its demand cap"),
         ({"min_credit": np.array([1.0, 0.0]), "bank_loss": [[0.05, 0.0]] * 4},
          r"bank participation rule .* segment 'A'"),
     ],
@@ -322,8 +328,9 @@ def test_evaluate_plan_cvar_and_standard_error_against_exponential_oracle():
     def exp_problem(n, seed):
         draws = np.random.default_rng(seed).exponential(scale, (n, 1, 1))
         zeros = np.zeros((n, 1, 1))
-        return AllocationProblem(segments=("all",), options=("only",), pool_claims=draws, guarantor_claims=zeros,
-                                 bank_loss=zeros, other_fiscal_cost=zeros, guarantee_share=[[0.0]],
+        return AllocationProblem(segments=("all",), options=("only",), pool_claims=draws,
+                                 guarantor_claims=zeros, bank_loss=zeros, other_fiscal_cost=zeros,
+                                 guarantee_share=[[0.0]],
                                  demand=[1e9], bank_margin=[0.0], budget=1e6, alpha=alpha)
 
     r = solve(exp_problem(2000, seed=10))
@@ -374,7 +381,8 @@ def test_validation_names_the_field(field, value):
         dataclasses.replace(hand_problem(CVAR_BINDS), **{field: value})
 
 
-@pytest.mark.parametrize(("kw", "words"), [({"method": "simplex"}, "method"), ({"solver": "gurobi"}, "solver"),
+@pytest.mark.parametrize(("kw", "words"), [({"method": "simplex"}, "method"),
+                                           ({"solver": "gurobi"}, "solver"),
                                            ({"time_limit": 0.0}, "time_limit")])
 def test_solve_arguments_are_validated(kw, words):
     with pytest.raises(ValueError, match=words):

@@ -18,8 +18,9 @@ import numpy as np
 
 from models.portfolio import Portfolio
 from models.scenario import STAGES, Scenario, Shares
-from sim.engine import lanes_for, loss_block, run_key
-from sim.plan import GOVERNMENT, GUARANTOR, REGUARANTOR, Plan, balance_months, compile_plan
+from sim.engine.plan import GOVERNMENT, GUARANTOR, REGUARANTOR, balance_months, compile_plan
+from sim.engine.run import RunSpec
+from sim.scale.runs import segment_losses_by_path
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class SegmentLosses:
     shares: np.ndarray            # (options, parties)
 
 
+# Paths per block of loss scenarios (in process and per Dask task).
+SEGMENT_BLOCK = 4096
+
+
 def segment_index(portfolio: Portfolio, score_bands: list[float]) -> tuple[np.ndarray, tuple[str, ...]]:
     """Segment of each loan and the labels of the non-empty segments."""
     bands = np.asarray(score_bands, dtype=float)
@@ -49,15 +54,6 @@ def segment_index(portfolio: Portfolio, score_bands: list[float]) -> tuple[np.nd
         stage, b = divmod(rest, bands.size - 1)
         labels.append(f"{STAGES[stage]}|{bands[b]:g}-{bands[b + 1]:g}|{portfolio.product_names[product]}")
     return index.astype(np.int64), tuple(labels)
-
-
-def segment_gross(plan: Plan, key: np.uint64, segment: np.ndarray, n_segments: int, first_path: int,
-                  n_paths: int, threads: int | None = None) -> np.ndarray:
-    """Gross loss (yuan) per segment of paths first_path .. first_path + n_paths - 1
-    (`segment` gives each plan loan's segment), shape (paths, segments)."""
-    out = np.zeros((n_paths, n_segments))
-    loss_block(plan, key, first_path, segment, out, lanes_for(threads))
-    return out
 
 
 def _with_shares(scenario: Scenario, shares: Shares) -> Scenario:
@@ -79,26 +75,21 @@ def segment_losses(
     with identical results."""
     segment, labels = segment_index(portfolio, score_bands)
     n_seg = len(labels)
-    key = run_key(seed)
     shares = np.array([s.as_tuple() for s in options.values()])
     gross_by_bank_share: dict[float, np.ndarray] = {}
     plan = None
     for s in options.values():
         if s.bank not in gross_by_bank_share:
             plan = compile_plan(_with_shares(scenario, s), portfolio)
-            in_plan = segment[plan.loan_order]
-            if scheduler is None:
-                gross = segment_gross(plan, key, in_plan, n_seg, 0, n_paths)
-            else:
-                from sim.distributed import segment_gross_distributed
-
-                gross = segment_gross_distributed(plan, key, in_plan, n_seg, n_paths, scheduler)
-            gross_by_bank_share[s.bank] = gross
+            spec = RunSpec(plan, n_paths, seed, SEGMENT_BLOCK, "sparse" if plan.sparse else "dense")
+            gross_by_bank_share[s.bank] = segment_losses_by_path(spec, segment[plan.loan_order], n_seg,
+                                                                 scheduler=scheduler)
     in_plan = segment[plan.loan_order]  # the per-loan arrays below are in plan order
     amount = np.bincount(in_plan, weights=plan.amount, minlength=n_seg)
     margin = np.bincount(in_plan, weights=plan.margin_full, minlength=n_seg) / amount
 
-    per_yuan = np.stack([gross_by_bank_share[s.bank] for s in options.values()], axis=2) / amount[None, :, None]
+    per_yuan = (np.stack([gross_by_bank_share[s.bank] for s in options.values()], axis=2)
+                / amount[None, :, None])
     party_loss = per_yuan[..., None] * shares[None, None, :, :]
     pol = scenario.policy
     term = plan.term.astype(float)

@@ -86,6 +86,8 @@ import numpy as np
 import pulp
 import xarray as xr
 
+from sim.risk import estimators
+
 __all__ = [
     "AllocationProblem",
     "AllocationResult",
@@ -211,7 +213,8 @@ class AllocationProblem:
         shape = np.shape(self.pool_claims)
         if len(shape) != 3 or shape[0] < 1 or shape[1:] != (n_seg, n_opt):
             raise ValueError(
-                f"pool_claims must have shape (n_scenarios >= 1, n_segments={n_seg}, n_options={n_opt}), got {shape}")
+                f"pool_claims must have shape (n_scenarios >= 1, n_segments={n_seg}, n_options={n_opt}), "
+                f"got {shape}")
         cube = f"per yuan lent, shape (n_scenarios, n_segments, n_options) = {shape}"
         for name in ("pool_claims", "guarantor_claims", "bank_loss", "other_fiscal_cost"):
             put(self, name, _array(name, getattr(self, name), shape, cube))
@@ -295,26 +298,6 @@ class ConstraintCheck:
     holds: bool
 
 
-def _cvar_and_var(losses: np.ndarray, alpha: float) -> tuple[float, float]:
-    """(CVaR, VaR) of equally weighted losses by direct minimisation over zeta.
-
-    F(zeta) = zeta + sum(max(L - zeta, 0)) / ((1 - alpha) n) is convex and
-    piecewise linear with kinks at the sample points; its minimum is at the
-    order statistic of rank j = ceil(alpha n), where it equals
-    ((j - alpha n) L_(j) + sum_{i > j} L_(i)) / ((1 - alpha) n) -- the
-    fractional atom at the VaR.  alpha n may round either side of an integer,
-    so rank j - 1 is evaluated too and the smaller value kept.
-    """
-    ordered = np.sort(losses)
-    n = ordered.size
-    rank = min(max(math.ceil(alpha * n), 1), n)
-    best = (math.inf, math.nan)
-    for zeta in ordered[[max(rank - 2, 0), rank - 1]]:
-        value = zeta + np.maximum(ordered - zeta, 0.0).sum() / ((1.0 - alpha) * n)
-        best = min(best, (float(value), float(zeta)))
-    return best
-
-
 def empirical_cvar(losses: np.ndarray, alpha: float) -> float:
     """Rockafellar-Uryasev CVaR_alpha of a 1-D sample of equally likely losses (same units as losses)."""
     alpha = _scalar("alpha", alpha, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -323,7 +306,7 @@ def empirical_cvar(losses: np.ndarray, alpha: float) -> float:
         raise ValueError(f"losses must be a non-empty 1-D array, got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError("losses must be finite")
-    return _cvar_and_var(arr, alpha)[0]
+    return estimators.cvar_and_var(arr, alpha)[0]
 
 
 def _bank_participates(problem: AllocationProblem) -> np.ndarray:
@@ -393,7 +376,7 @@ class _Tail:
 
     def cvar(self, x_active: np.ndarray) -> float:
         """CVaR_alpha of the claims under plan x over all scenarios (zeta at its minimiser), yuan."""
-        return _cvar_and_var(self.claims @ x_active, self.alpha)[0]
+        return estimators.cvar_and_var(self.claims @ x_active, self.alpha)[0]
 
     def binding(self, x_active: np.ndarray) -> bool:
         """The plan's CVaR reaches the limit (the LP's own zeta can leave the row tight when it is not)."""
@@ -687,7 +670,8 @@ def _explain_infeasible(problem: AllocationProblem, method: str, solver: str,
     """Name the constraint set that makes the problem infeasible, by re-solving relaxations."""
     alpha = f"CVaR_{problem.alpha:g}"
     reasons = []
-    status, outlay = _relaxed_optimum(problem, "fiscal_outlay", frozenset({"budget"}), method, solver, deadline)
+    status, outlay = _relaxed_optimum(problem, "fiscal_outlay", frozenset({"budget"}), method, solver,
+                                      deadline)
     statuses = [status]
     if outlay is not None:
         total = outlay.pool + float((outlay.credit * problem.other_fiscal_cost.mean(axis=0)).sum())
@@ -779,15 +763,13 @@ def _holds(estimate: float, limit: float) -> bool:
 
 
 def _tail_check(losses: np.ndarray, alpha: float, limit: float) -> ConstraintCheck:
-    """CVaR with the asymptotic standard error sqrt((Var(L | L >= VaR) + alpha (CVaR - VaR)^2) / ((1 - alpha) n))."""
-    cvar, var = _cvar_and_var(losses, alpha)
-    tail = losses[losses >= var]
-    tail_variance = float(tail.var(ddof=1)) if tail.size > 1 else 0.0
-    se = math.sqrt((tail_variance + alpha * (cvar - var) ** 2) / ((1.0 - alpha) * losses.size))
+    """CVaR_alpha of the plan's losses with its standard error (sim.risk.estimators.cvar) vs `limit`."""
+    cvar, se = estimators.cvar(losses, alpha)
     return ConstraintCheck(cvar, se, limit, _holds(cvar, limit))
 
 
-def evaluate_plan(result: AllocationResult, problem_out_of_sample: AllocationProblem) -> dict[str, ConstraintCheck]:
+def evaluate_plan(result: AllocationResult,
+                  problem_out_of_sample: AllocationProblem) -> dict[str, ConstraintCheck]:
     """Re-check a plan on fresh scenarios (another seed), yuan.
 
     Keys: "pool_cvar" (CVaR_alpha of pool claims vs the pool size),
@@ -802,13 +784,11 @@ def evaluate_plan(result: AllocationResult, problem_out_of_sample: AllocationPro
                          f"({result.segments}, {result.options}), got ({p.segments}, {p.options})")
     x = result.credit_by_option.ravel()
     n = p.n_scenarios
-    cost = result.pool_size + p.other_fiscal_cost.reshape(n, -1) @ x
-    mean_cost = float(cost.mean())
+    mean_cost, cost_se = estimators.mean(result.pool_size + p.other_fiscal_cost.reshape(n, -1) @ x)
     return {
         "pool_cvar": _tail_check(p.pool_claims.reshape(n, -1) @ x, p.alpha, result.pool_size),
         "guarantor_cvar": _tail_check(p.guarantor_claims.reshape(n, -1) @ x, p.alpha, p.guarantor_capital),
-        "budget": ConstraintCheck(mean_cost, float(cost.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan,
-                                  p.budget, _holds(mean_cost, p.budget)),
+        "budget": ConstraintCheck(float(mean_cost), float(cost_se), p.budget, _holds(mean_cost, p.budget)),
     }
 
 
@@ -821,7 +801,8 @@ def frontier(problem: AllocationProblem, budgets: Sequence[float], method: str =
     """
     values = np.asarray(budgets, dtype=float)
     if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"budgets must be a non-empty 1-D sequence of yuan amounts, got shape {values.shape}")
+        raise ValueError("budgets must be a non-empty 1-D sequence of yuan amounts, "
+                         f"got shape {values.shape}")
     n = values.size
     supplied, pool, cvar, price = (np.full(n, np.nan) for _ in range(4))
     credit = np.full((n, problem.n_segments), np.nan)

@@ -17,9 +17,8 @@ from scipy import stats
 from models.portfolio import Portfolio, PortfolioError, generate_portfolio, load_portfolio
 from models.scenario import PARTIES, Scenario
 from models.scoring import annual_pd, loan_rate, monthly_hazard, stress_clock
-from sim.bucket_bounds import bounds_table, bucket_positions
+from sim.engine.bucket_bounds import bounds_table, bucket_positions
 
-PARTY_INDEX = {name: i for i, name in enumerate(PARTIES)}
 BANK, POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR, GOVERNMENT = range(len(PARTIES))
 TOP_UP_MODES = {"none": 0, "add": 1, "to_target": 2}
 # Conditional PDs inside one sampling bucket differ by at most this much in the
@@ -49,7 +48,7 @@ Plan = namedtuple(
         "load_systematic", "load_sector", "load_idiosyncratic", "t_dof", "n_sectors", "n_firms",
         # sparse sampler buckets: bucket k holds plan loans
         # bucket_ptr[k] .. bucket_ptr[k + 1] - 1, sorted by threshold;
-        # bucket_pos and bucket_bounds as sim.bucket_bounds describes
+        # bucket_pos and bucket_bounds as sim.engine.bucket_bounds describes
         "bucket_ptr", "bucket_threshold", "bucket_sector", "bucket_pos", "bucket_bounds",
         "sparse",
         # loans are stored in sampling-bucket order; loan_order[j] is the
@@ -146,6 +145,87 @@ def _buckets(threshold: np.ndarray, sector: np.ndarray, n_sectors: int):
     )
 
 
+def _bucket_layout(threshold: np.ndarray, sector: np.ndarray, n_sectors: int):
+    """The sampling buckets (`_buckets`) and the loan order that makes each bucket a range of plan loans."""
+    bucket_ptr, bucket_loans, bucket_threshold, bucket_sector = _buckets(threshold, sector, n_sectors)
+    # Lay the loans out in bucket order: a bucket is then a range of plan
+    # loans, which the sampler walks in memory order (cache-friendly on large
+    # books).
+    outside = np.setdiff1d(np.arange(threshold.size), bucket_loans, assume_unique=True)
+    order = np.concatenate([bucket_loans, outside]).astype(np.int64)
+    return bucket_ptr, bucket_threshold, bucket_sector, order
+
+
+def _default_thresholds(dm, portfolio: Portfolio, shares: np.ndarray, product: np.ndarray, start: np.ndarray,
+                        life: np.ndarray, horizon: int):
+    """Loans' monthly hazards, the stress clock, default thresholds within life, t dof (0: Gaussian)."""
+    model_pd = annual_pd(portfolio.score, portfolio.stage.astype(np.int64), dm)
+    pd = np.where(np.isnan(portfolio.pd_annual), model_pd, portfolio.pd_annual)
+    public_cover = 1.0 - shares[product, BANK]
+    pd = np.minimum(pd * (1.0 + dm.moral_hazard_beta * public_cover), 0.999)
+    hazard = monthly_hazard(pd)
+    clock = stress_clock(dm.stress, horizon)
+    life_pd = -np.expm1(-hazard * (clock[start + life] - clock[np.minimum(start, horizon)]))
+    t_dof = dm.t_dof if dm.copula == "student_t" else 0.0
+    with np.errstate(divide="ignore"):
+        threshold = stats.t.ppf(life_pd, t_dof) if t_dof else stats.norm.ppf(life_pd)
+    threshold = np.where(life > 0, threshold, -np.inf)
+    return hazard, clock, threshold, t_dof
+
+
+def _guarantor_admits(g, guaranteed_amount: np.ndarray, start: np.ndarray, term: np.ndarray,
+                      amort_loan: np.ndarray) -> np.ndarray:
+    """Which loans the guarantor covers: every loan, or those its leverage limit admits (amounts in yuan)."""
+    if np.isfinite(g.leverage) and np.isfinite(g.capital):
+        pad = int(start.max() + term.max() + 1) if guaranteed_amount.size else 1
+        return _leverage_admission(start, term, amort_loan, guaranteed_amount, g.leverage * g.capital, pad)
+    return np.ones(guaranteed_amount.size, dtype=np.bool_)
+
+
+def _cumulative_by_start(start: np.ndarray, amount: np.ndarray, margin_full: np.ndarray, horizon: int):
+    """Credit (yuan), loan count and full margin (yuan) of the loans started by each month 0..horizon."""
+    in_horizon = start < horizon
+    originated_cum = np.zeros(horizon + 1)
+    count_cum = np.zeros(horizon + 1)
+    margin_cum = np.zeros(horizon + 1)
+    np.add.at(originated_cum, start[in_horizon], amount[in_horizon])
+    np.add.at(count_cum, start[in_horizon], 1.0)
+    np.add.at(margin_cum, start[in_horizon], margin_full[in_horizon])
+    return tuple(np.cumsum(a) for a in (originated_cum, count_cum, margin_cum))
+
+
+def _party_terms(c):
+    """Each party's payment lag (months), cap per loan and total cap (yuan), indexed by party."""
+    g = c.guarantor
+    party_lag = np.zeros(len(PARTIES), np.int64)
+    party_lag[[POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR]] = [
+        c.pool.claim_lag_months, g.lag_months, c.insurer.lag_months,
+        c.appraiser.lag_months, c.reguarantor.lag_months,
+    ]
+    cap_per_loan = np.full(len(PARTIES), np.inf)
+    cap_per_loan[[POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR]] = [
+        c.pool.cap_per_loan, g.cap_per_loan, c.insurer.cap_per_loan,
+        c.appraiser.cap_per_loan, c.reguarantor.cap_per_loan,
+    ]
+    cap_total = np.full(len(PARTIES), np.inf)
+    cap_total[[POOL, INSURER, APPRAISER, REGUARANTOR]] = [
+        c.pool.cumulative_cap, c.insurer.cap_total, c.appraiser.cap_total, c.reguarantor.cap_total,
+    ]
+    return party_lag, cap_per_loan, cap_total
+
+
+def _policy_fields(pol) -> dict:
+    """The `Plan` fields of the fiscal policy: subsidy share and caps, compensation, rewards (yuan)."""
+    return dict(
+        subsidy_share=float(pol.interest_subsidy_share),
+        subsidy_cap_principal=float(pol.interest_subsidy_cap_principal),
+        subsidy_cap_firm=float(pol.interest_subsidy_cap_firm),
+        compensation_rate=float(pol.guarantee_compensation_rate),
+        compensation_cap=float(pol.guarantee_compensation_cap_annual),
+        reward_step=float(pol.bank_reward_step), reward_amount=float(pol.bank_reward_amount),
+    )
+
+
 def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = None) -> Plan:
     """Flatten scenario + portfolio into the arrays the kernels use."""
     sim = scenario.simulation
@@ -161,69 +241,29 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
     product = portfolio.product.astype(np.int64)
     life = np.clip(np.minimum(term, horizon - start), 0, None)
 
-    model_pd = annual_pd(portfolio.score, portfolio.stage.astype(np.int64), dm)
-    pd = np.where(np.isnan(portfolio.pd_annual), model_pd, portfolio.pd_annual)
-    public_cover = 1.0 - shares[product, BANK]
-    pd = np.minimum(pd * (1.0 + dm.moral_hazard_beta * public_cover), 0.999)
-    hazard = monthly_hazard(pd)
-    clock = stress_clock(dm.stress, horizon)
-    life_pd = -np.expm1(-hazard * (clock[start + life] - clock[np.minimum(start, horizon)]))
-    t_dof = dm.t_dof if dm.copula == "student_t" else 0.0
-    with np.errstate(divide="ignore"):
-        threshold = stats.t.ppf(life_pd, t_dof) if t_dof else stats.norm.ppf(life_pd)
-    threshold = np.where(life > 0, threshold, -np.inf)
+    hazard, clock, threshold, t_dof = _default_thresholds(dm, portfolio, shares, product, start, life,
+                                                          horizon)
 
     rate = np.where(np.isnan(portfolio.rate), loan_rate(portfolio.score, scenario.pricing), portfolio.rate)
     rec_mean = np.array([p.recovery_mean for p in products])[product]
     rec_mean = np.where(np.isnan(portfolio.recovery), rec_mean, portfolio.recovery)
     spread = scenario.pricing.funding_cost + scenario.pricing.operating_cost
     amort_loan = amortizing[product]
-    margin_full = (rate - spread) * balance_months(term.astype(float), term.astype(float), amort_loan, amount) / 12.0
-
-    g = scenario.contract.guarantor
-    guaranteed_amount = shares[product, GUARANTOR] * amount
-    if np.isfinite(g.leverage) and np.isfinite(g.capital):
-        pad = int(start.max() + term.max() + 1) if amount.size else 1
-        guaranteed = _leverage_admission(start, term, amort_loan, guaranteed_amount, g.leverage * g.capital, pad)
-    else:
-        guaranteed = np.ones(amount.size, dtype=np.bool_)
-
-    in_horizon = start < horizon
-    originated_cum = np.zeros(horizon + 1)
-    count_cum = np.zeros(horizon + 1)
-    margin_cum = np.zeros(horizon + 1)
-    np.add.at(originated_cum, start[in_horizon], amount[in_horizon])
-    np.add.at(count_cum, start[in_horizon], 1.0)
-    np.add.at(margin_cum, start[in_horizon], margin_full[in_horizon])
-    originated_cum, count_cum, margin_cum = (np.cumsum(a) for a in (originated_cum, count_cum, margin_cum))
+    margin_full = (rate - spread) * balance_months(term.astype(float), term.astype(float), amort_loan,
+                                                   amount) / 12.0
 
     c = scenario.contract
-    party_lag = np.zeros(len(PARTIES), np.int64)
-    party_lag[[POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR]] = [
-        c.pool.claim_lag_months, g.lag_months, c.insurer.lag_months,
-        c.appraiser.lag_months, c.reguarantor.lag_months,
-    ]
-    cap_per_loan = np.full(len(PARTIES), np.inf)
-    cap_per_loan[[POOL, GUARANTOR, INSURER, APPRAISER, REGUARANTOR]] = [
-        c.pool.cap_per_loan, g.cap_per_loan, c.insurer.cap_per_loan,
-        c.appraiser.cap_per_loan, c.reguarantor.cap_per_loan,
-    ]
-    cap_total = np.full(len(PARTIES), np.inf)
-    cap_total[[POOL, INSURER, APPRAISER, REGUARANTOR]] = [
-        c.pool.cumulative_cap, c.insurer.cap_total, c.appraiser.cap_total, c.reguarantor.cap_total,
-    ]
+    g = c.guarantor
+    guaranteed = _guarantor_admits(g, shares[product, GUARANTOR] * amount, start, term, amort_loan)
+    originated_cum, count_cum, margin_cum = _cumulative_by_start(start, amount, margin_full, horizon)
+    party_lag, cap_per_loan, cap_total = _party_terms(c)
     recovery_lag = np.array([p.recovery_lag_months for p in products], np.int64)
     max_lag = int(max(party_lag.max(), recovery_lag.max(initial=0)))
 
     n_sectors = len(portfolio.sector_names)
     sector = portfolio.sector.astype(np.int64)
-    bucket_ptr, bucket_loans, bucket_threshold, bucket_sector = _buckets(threshold, sector, n_sectors)
+    bucket_ptr, bucket_threshold, bucket_sector, order = _bucket_layout(threshold, sector, n_sectors)
     _, firm = np.unique(portfolio.firm_id.astype(str), return_inverse=True)
-    # Lay the loans out in bucket order: a bucket is then a range of plan
-    # loans, which the sampler walks in memory order (cache-friendly on large
-    # books).
-    outside = np.setdiff1d(np.arange(amount.size), bucket_loans, assume_unique=True)
-    order = np.concatenate([bucket_loans, outside]).astype(np.int64)
     (amount, start, life, term, product, sector, firm, hazard, threshold, rate, rec_mean, guaranteed,
      margin_full) = (a[order] for a in (amount, start, life, term, product, sector, firm, hazard, threshold,
                                         rate, rec_mean, guaranteed, margin_full))
@@ -232,7 +272,6 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
     common_sd = float(np.sqrt(dm.rho_systematic + dm.rho_sector))
     bounds = bounds_table(bucket_ptr, threshold, bucket_threshold, load_idiosyncratic,
                           common_sd if sparse and not t_dof else None)
-    pol = scenario.policy
     stop = c.stop_rule
     return Plan(
         amount=amount, start=start, life=life.astype(np.int64), term=term, product=product,
@@ -248,12 +287,7 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
         top_up_every=int(c.pool.top_up_every_months),
         stop_default_rate=np.inf if stop.default_rate is None else float(stop.default_rate),
         stop_compensation_rate=np.inf if stop.compensation_rate is None else float(stop.compensation_rate),
-        subsidy_share=float(pol.interest_subsidy_share),
-        subsidy_cap_principal=float(pol.interest_subsidy_cap_principal),
-        subsidy_cap_firm=float(pol.interest_subsidy_cap_firm),
-        compensation_rate=float(pol.guarantee_compensation_rate),
-        compensation_cap=float(pol.guarantee_compensation_cap_annual),
-        reward_step=float(pol.bank_reward_step), reward_amount=float(pol.bank_reward_amount),
+        **_policy_fields(scenario.policy),
         spread=float(spread),
         clock=clock, originated_cum=originated_cum, count_cum=count_cum, margin_cum=margin_cum,
         horizon=int(horizon), period_months=int(sim.period_months),

@@ -1,17 +1,19 @@
-"""A run's human summary: PNG plots, summary.csv and one self-contained
-report.html (plots embedded) that a policy designer can mail."""
+"""A result's human summary: PNG plots, summary.csv and one self-contained
+report.html (plots embedded) that a policy designer can mail. Results are
+read through the `ds.riskpool` accessor."""
 
 from __future__ import annotations
 
 import base64
 import csv
 import html
+import itertools
 from pathlib import Path
 
 import xarray as xr
 
-from sim import plots
-from sim.summary import WAN, format_operations, headline, party_rows, wan
+from sim.report import plots
+from sim.report.tables import WAN, format_operations, percent, wan
 
 TABLE_STYLE = """
 body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
@@ -25,7 +27,7 @@ def write_summary_csv(ds: xr.Dataset, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["figure", "value"])
-        for name, value in headline(ds).items():
+        for name, value in ds.riskpool.headline().items():
             writer.writerow([name, f"{value:.10g}"])
 
 
@@ -35,65 +37,68 @@ def _img(path: Path) -> str:
 
 
 def _party_table(ds: xr.Dataset) -> str:
-    q, rows = party_rows(ds)
+    table = ds.riskpool.party_table()
     cells = []
-    for label, mean, var, es, share in rows:
-        tag = "th" if label == "total" else "td"
-        cells.append(f"<tr><{tag}>{label}</{tag}>" + "".join(
-            f"<{tag}>{v}</{tag}>" for v in (wan(mean), wan(var), wan(es), f"{share:.1%}")) + "</tr>")
-    return (f"<table><tr><th>party</th><th>expected loss</th><th>VaR {q:.1%}</th><th>ES {q:.1%}</th>"
-            f"<th>share</th></tr>{''.join(cells)}</table>")
+    for row in table.rows:
+        tag = "th" if row.label == "total" else "td"
+        cells.append(f"<tr><{tag}>{row.label}</{tag}>" + "".join(
+            f"<{tag}>{v}</{tag}>" for v in (wan(row.mean), wan(row.var), wan(row.es), f"{row.share:.1%}"))
+            + "</tr>")
+    return (f"<table><tr><th>party</th><th>expected loss</th><th>VaR {table.q:.1%}</th>"
+            f"<th>ES {table.q:.1%}</th><th>share</th></tr>{''.join(cells)}</table>")
 
 
 def _figures_table(ds: xr.Dataset) -> str:
-    def pct(name: str) -> str:
-        return f"{float(ds[name]):.4%} ± {float(ds[name + '_se']):.4%}"
+    rp = ds.riskpool
 
     def money(name: str) -> str:
-        return f"{wan((float(ds[name + '_mean']), float(ds[name + '_se'])))} 万元"
+        return f"{wan(rp.estimate(name))} 万元"
 
-    rows = [("pool exhaustion probability", pct("pool_exhaustion_prob")),
-            ("stop rule triggered", pct("stop_rule_prob")),
-            ("default rate (share of loans)", f"{float(ds.default_rate_mean):.3%} ± {float(ds.default_rate_se):.3%}"),
-            ("credit supplied", money("credit_supplied")), ("fiscal cost", money("fiscal_cost")),
-            ("interest subsidy", money("subsidy")), ("guarantee compensation", money("guarantee_compensation")),
-            ("bank rewards", money("bank_reward")), ("bank net income", money("bank_net_income"))]
+    rows = [("pool exhaustion probability", percent(rp.estimate("pool_exhaustion_prob"))),
+            ("stop rule triggered", percent(rp.estimate("stop_rule_prob"))),
+            ("default rate (share of loans)", percent(rp.estimate("default_rate_mean"), 3)),
+            ("credit supplied", money("credit_supplied_mean")), ("fiscal cost", money("fiscal_cost_mean")),
+            ("interest subsidy", money("subsidy_mean")),
+            ("guarantee compensation", money("guarantee_compensation_mean")),
+            ("bank rewards", money("bank_reward_mean")), ("bank net income", money("bank_net_income_mean"))]
     return "<table>" + "".join(f"<tr><td>{a}</td><td>{b}</td></tr>" for a, b in rows) + "</table>"
 
 
 def _sweep_table(ds: xr.Dataset) -> str:
-    dims = [d for d in ds.pool_exhaustion_prob.dims]
-    flat = ds[["pool_exhaustion_prob", "pool_exhaustion_prob_se", "gross_loss_mean", "fiscal_cost_mean"]]
-    flat = flat.stack(point=dims)
+    rp = ds.riskpool
+    dims = list(ds.pool_exhaustion_prob.dims)
     head = "".join(f"<th>{html.escape(d)}</th>" for d in dims)
     rows = []
-    for i in range(flat.sizes["point"]):
-        pt = flat.isel(point=i)
-        values = pt.point.values.item()
-        values = values if isinstance(values, tuple) else (values,)
-        bank = float(ds.loss_mean.sel(party="bank").stack(point=dims).isel(point=i))
+    for values in itertools.product(*(ds[d].values.tolist() for d in dims)):
+        at = dict(zip(dims, values))
+        gross = rp.estimate("gross_loss_mean", **at).value
+        bank = rp.estimate("loss_mean", party="bank", **at).value
+        fiscal = rp.estimate("fiscal_cost_mean", **at).value
         rows.append(
             "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values)
-            + f"<td>{float(pt.pool_exhaustion_prob):.3%} ± {float(pt.pool_exhaustion_prob_se):.3%}</td>"
-            + f"<td>{float(pt.gross_loss_mean) / WAN:,.1f}</td><td>{bank / WAN:,.1f}</td>"
-            + f"<td>{float(pt.fiscal_cost_mean) / WAN:,.1f}</td></tr>"
+            + f"<td>{percent(rp.estimate('pool_exhaustion_prob', **at), 3)}</td><td>{gross / WAN:,.1f}</td>"
+            + f"<td>{bank / WAN:,.1f}</td><td>{fiscal / WAN:,.1f}</td></tr>"
         )
     return (f"<table><tr>{head}<th>P(pool exhausted)</th><th>E[total loss] 万元</th>"
             f"<th>E[bank loss] 万元</th><th>E[fiscal cost] 万元</th></tr>{''.join(rows)}</table>")
 
 
-def _plan_table(plan: xr.Dataset) -> str:
-    a = plan.attrs
-    head = (f"<p>Status {html.escape(str(a['status']))}: credit supplied {a['credit_supplied'] / WAN:,.1f} 万元 "
+def _allocation_table(allocation: xr.Dataset) -> str:
+    a = allocation.attrs
+    head = (f"<p>Status {html.escape(str(a['status']))}: "
+            f"credit supplied {a['credit_supplied'] / WAN:,.1f} 万元 "
             f"with a pool of {a['pool_size'] / WAN:,.1f} 万元 under sharing option "
             f"<b>{html.escape(str(a['chosen_option']))}</b>; budget {a['budget'] / WAN:,.1f} 万元, "
             f"CVaR level {a['alpha']:g}, {a['n_scenarios']:,} scenarios.</p>")
     rows = "".join(
-        f"<tr><td>{html.escape(str(seg))}</td><td>{float(plan.credit.sel(segment=seg).sum()) / WAN:,.1f}</td>"
-        f"<td>{float(plan.demand.sel(segment=seg)) / WAN:,.1f}</td></tr>" for seg in plan.segment.values)
+        f"<tr><td>{html.escape(str(seg))}</td>"
+        f"<td>{float(allocation.credit.sel(segment=seg).sum()) / WAN:,.1f}</td>"
+        f"<td>{float(allocation.demand.sel(segment=seg)) / WAN:,.1f}</td></tr>"
+        for seg in allocation.segment.values)
     checks = "".join(
         f"<tr><td>{name}</td><td>{a[f'out_of_sample_{name}'] / WAN:,.1f} ± "
-        f"{a[f'out_of_sample_{name}_se'] / WAN:,.1f}</td><td>{'holds' if a[f'out_of_sample_{name}_holds'] else 'VIOLATED'}</td></tr>"
+        f"{a[f'out_of_sample_{name}_se'] / WAN:,.1f}</td>"
+        f"<td>{'holds' if a[f'out_of_sample_{name}_holds'] else 'VIOLATED'}</td></tr>"
         for name in ("pool_cvar", "guarantor_cvar", "budget") if f"out_of_sample_{name}" in a)
     return (head + f"<table><tr><th>segment</th><th>credit 万元</th><th>demand 万元</th></tr>{rows}</table>"
             f"<h3>Out-of-sample check (fresh seed)</h3><table><tr><th>constraint</th><th>estimate 万元</th>"
@@ -102,20 +107,20 @@ def _plan_table(plan: xr.Dataset) -> str:
 
 def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
                  frontier: xr.Dataset | None = None) -> Path:
-    """Write the PNG plots, summary.csv (runs) and report.html into `folder`."""
+    """Write the PNG plots, summary.csv (runs) and report.html into `folder`; returns report.html."""
     folder = Path(folder)
-    is_sweep = "sweep_keys" in ds.attrs
+    kind = ds.riskpool.kind
     sections = [f"<h1>riskpool report: {html.escape(str(ds.attrs.get('scenario_name', '')))}</h1>"]
-    if "chosen_option" not in ds.attrs:  # a simulation (run, sweep or twin), not a plan
+    if kind != "allocation":
         sections.append(
             f"<p class='note'>{ds.attrs.get('n_paths', 0):,} paths · seed {ds.attrs.get('seed')} · "
             f"scenario sha256 {str(ds.attrs.get('scenario_sha256', ''))[:12]} · riskpool "
             f"{ds.attrs.get('riskpool_version', '')} · money in 万元 (10 000 yuan), ± 1 standard error</p>")
-    if "chosen_option" in ds.attrs:
-        sections += ["<h2>Optimal plan</h2>", _plan_table(ds)]
-    elif ds.attrs.get("engine") == "des":
+    if kind == "allocation":
+        sections += ["<h2>Optimal allocation</h2>", _allocation_table(ds)]
+    elif kind == "twin":
         sections += ["<h2>Operations (SimPy twin)</h2>", f"<pre>{html.escape(format_operations(ds))}</pre>"]
-    elif is_sweep:
+    elif kind == "sweep":
         sections += ["<h2>Sweep</h2>", f"<p>Swept keys: {html.escape(', '.join(ds.attrs['sweep_keys']))}; "
                      "every point uses the same random numbers.</p>", _sweep_table(ds)]
         png = plots.exhaustion_vs_pool(ds, folder / "exhaustion_vs_pool.png")
@@ -129,7 +134,8 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
     if frontier is not None:
         sections += ["<h2>Optimizer frontier</h2>", _img(plots.frontier(frontier, folder / "frontier.png"))]
     if scenario_toml:
-        sections += ["<h2>Inputs (the resolved scenario, as run)</h2>", f"<pre>{html.escape(scenario_toml)}</pre>"]
+        sections += ["<h2>Inputs (the resolved scenario, as run)</h2>",
+                     f"<pre>{html.escape(scenario_toml)}</pre>"]
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>riskpool report</title>"
             f"<style>{TABLE_STYLE}</style></head><body>{''.join(sections)}</body></html>")
     path = folder / "report.html"

@@ -1,7 +1,7 @@
 """A sweep written point by point, each point into its own region of a zarr
 store, for sweeps whose results should not be held in memory at once.
 
-The store has exactly the layout `sim.sweep.combine_points` gives in memory
+The store has exactly the layout `sim.scale.grid.combine_points` gives in memory
 (same variables, dims, coordinates and values), so `xr.open_zarr(path)` (or
 the Dataset `SweepStore.close` returns) reads like an in-memory sweep:
 
@@ -29,7 +29,10 @@ import numpy as np
 import xarray as xr
 
 from models.scenario import Scenario, scenario_sha256
-from sim.sweep import dim_name, point_record
+from sim.engine.outputs import allocate_outputs
+from sim.engine.plan import build_portfolio, compile_plan
+from sim.results.dataset import build_dataset
+from sim.scale.grid import dim_name, point_record
 
 INSTALL_HINT = "zarr is needed to write a sweep to a zarr store: pip install riskpool[dask]"
 # Version 2 of the format: fixed-width strings (party names, scenario hashes)
@@ -61,10 +64,6 @@ def write_sweep(path: Path | str, scenario: Scenario, axes: dict[str, list[Any]]
 def _point_layout(point: Scenario) -> xr.Dataset:
     """A point's Dataset structure (names, dims, coords, dtypes, attrs) from
     empty per-path outputs."""
-    from sim.engine import allocate_outputs
-    from sim.plan import build_portfolio, compile_plan
-    from sim.results import build_dataset
-
     plan = compile_plan(point, build_portfolio(point))
     sim = point.simulation
     out = allocate_outputs(2, plan.horizon // plan.period_months)
@@ -169,7 +168,8 @@ class SweepStore:
         missing = np.flatnonzero(~self.written.ravel())
         if missing.size:
             raise RuntimeError(f"{self.path}: sweep points {missing[:10].tolist()} were never written")
-        attrs = {**self.attrs, "sweep_keys": list(self.axes), "scenario_sha256": self.sweep_sha}
+        attrs = {**self.attrs, "kind": "sweep", "sweep_keys": list(self.axes),
+                 "scenario_sha256": self.sweep_sha}
         group = zarr.open_group(str(self.path), mode="r+")
         group.attrs.update({k: _jsonable(v) for k, v in attrs.items()})
         zarr.consolidate_metadata(str(self.path))

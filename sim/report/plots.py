@@ -69,7 +69,8 @@ def exhaustion_vs_pool(ds: xr.Dataset, path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     others = [d for d in ds.pool_exhaustion_prob.dims if d != "pool_size"]
-    stacked = ds[["pool_exhaustion_prob", "pool_exhaustion_prob_se"]]
+    prob, se = ds.riskpool.estimates("pool_exhaustion_prob")
+    stacked = xr.Dataset({"p": prob, "se": se})
     if others:
         stacked = stacked.stack(other=others)
         labels = [", ".join(map(str, v if isinstance(v, tuple) else (v,))) for v in stacked.other.values]
@@ -78,7 +79,7 @@ def exhaustion_vs_pool(ds: xr.Dataset, path: Path) -> Path | None:
         series = [("", stacked)]
     size = ds.pool_size.values / WAN
     for label, s in series:
-        ax.errorbar(size, s.pool_exhaustion_prob, yerr=2 * s.pool_exhaustion_prob_se, marker="o",
+        ax.errorbar(size, s.p, yerr=2 * s.se, marker="o",
                     capsize=3, label=label or None)
     ax.set_xlabel("pool size (10 000 yuan)")
     ax.set_ylabel("P(pool exhausted)")

@@ -12,7 +12,7 @@ Two samplers give the same distribution:
 - sparse: conditional on the factors defaults are independent Bernoulli(p_i).
   Loans are grouped in buckets of close thresholds; within a bucket the
   candidates are an iid Bernoulli(p_bar) subset, p_bar >= every p_i of the
-  bucket (`sim.bucket_bounds`), found by geometric skips (ziggurat
+  bucket (`sim.engine.bucket_bounds`), found by geometric skips (ziggurat
   exponentials), each kept with probability p_i / p_bar (exact thinning,
   done by drawing the candidate's eps_i truncated at Phi^-1(p_bar) and
   keeping it when it also lies below its own bound); eps_i then gives the
@@ -29,9 +29,9 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from sim.bucket_bounds import candidate_rate, grid_cell, squeeze_block, squeezes
-from sim.plan import exposure_at_default
-from sim.rng import (
+from sim.engine.bucket_bounds import candidate_rate, grid_cell, squeeze_block, squeezes
+from sim.engine.plan import exposure_at_default
+from sim.engine.rng import (
     STREAM_ACCEPT,
     STREAM_DENSE,
     STREAM_MIXING,
@@ -71,7 +71,7 @@ DrawPlan = namedtuple(
 
 @njit(cache=True)
 def draw_plan(plan):
-    """The `DrawPlan` view of a `sim.plan.Plan` (no copies)."""
+    """The `DrawPlan` view of a `sim.engine.plan.Plan` (no copies)."""
     return DrawPlan(
         plan.load_systematic, plan.load_sector, plan.load_idiosyncratic, plan.t_dof, plan.n_sectors,
         plan.sparse, plan.threshold, plan.sector, plan.start, plan.life, plan.hazard, plan.clock,
@@ -136,9 +136,41 @@ def sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, ou
 
 
 @njit(cache=True, inline="always")
+def _path_streams(key, path):
+    """The bases of a path's skip, skip-tail and acceptance streams."""
+    return (stream_base(key, path, STREAM_SKIP), stream_base(key, path, STREAM_SKIP_TAIL),
+            stream_base(key, path, STREAM_ACCEPT))
+
+
+@njit(cache=True, inline="always")
+def _sector_common(a, z, b, sector_factor, n_cells):
+    """A sector's common term a Z + b S and its cell in the bounds table (-1: no table)."""
+    common = a * z + b * sector_factor
+    return common, grid_cell(common, n_cells) if n_cells else -1
+
+
+@njit(cache=True, inline="always")
+def _no_candidate(skip_stream, first, rate, size):
+    """Does a bucket's first skip (its draw `first`, at `rate`) already pass its `size` loans?"""
+    e, layer, final = exponential_fast(skip_stream, first)
+    return final and not e * rate < size
+
+
+@njit(cache=True, inline="always")
+def _skip_ratio(bits, tail_stream, counter, rate, room):
+    """A skip (loans, at `rate`) from hashed `bits`, or tail draw `counter` where the ziggurat needs it."""
+    e, layer, final = exponential_from_bits(bits)
+    ratio = e * rate
+    if not (final & (ratio < room)):  # one branch in the usual case: a final draw within the `room` left
+        if not final:
+            ratio = exponential_rare(tail_stream, counter, layer, e) * rate
+    return ratio
+
+
+@njit(cache=True, inline="always")
 def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, out_loan, out_month, batch):
     """Exact sampler whose cost grows with the number of defaults (bounds as
-    `sim.bucket_bounds` describes), a bucket's candidates taken a batch at a
+    `sim.engine.bucket_bounds` describes), a bucket's candidates taken a batch at a
     time (`batch`, a `CandidateBatch`). Returns the count; default months are
     written only when `want_month`."""
     n = 0
@@ -149,22 +181,17 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
     bounds, bucket_pos, bucket_sector = d.bucket_bounds, d.bucket_pos, d.bucket_sector
     clock, start, life, hazard = d.clock, d.start, d.life, d.hazard
     bits, loan, pos, accept, keep, undecided = batch
-    skip_stream = stream_base(key, path, STREAM_SKIP)
-    tail_stream = stream_base(key, path, STREAM_SKIP_TAIL)
-    accept_stream = stream_base(key, path, STREAM_ACCEPT)
+    skip_stream, tail_stream, accept_stream = _path_streams(key, path)
     n_cells = bounds.shape[0]
-    sector = -1
-    common, cell = 0.0, -1
+    sector, common, cell = -1, 0.0, -1
     for bucket in range(bucket_threshold.size):
         if bucket_sector[bucket] != sector:  # a sector's buckets are consecutive
             sector = bucket_sector[bucket]
-            common = a * z + b * sector_factor[sector]
-            cell = grid_cell(common, n_cells) if n_cells else -1
+            common, cell = _sector_common(a, z, b, sector_factor[sector], n_cells)
         lo = bucket_ptr[bucket]
         if cell >= 0:
-            p_bar, rate = bounds[cell, bucket, 0], bounds[cell, bucket, 1]
-            lower, chord = bounds[cell, bucket, 2], bounds[cell, bucket, 3]
-            upper, span = bounds[cell, bucket, 4], bounds[cell, bucket, 5]
+            p_bar, rate, lower = bounds[cell, bucket, 0], bounds[cell, bucket, 1], bounds[cell, bucket, 2]
+            chord, upper, span = bounds[cell, bucket, 3], bounds[cell, bucket, 4], bounds[cell, bucket, 5]
         else:
             p_bar, rate = candidate_rate(bucket_threshold[bucket], common, c, sqrt_w)
             lower, chord, upper, span = 0.0, 0.0, np.inf, 0.0
@@ -174,8 +201,7 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
         first = bucket << 32  # the bucket's draw 0 on the skip and accept streams
         # most buckets of a book have no candidate: find that out with one
         # draw before drawing a batch
-        e, layer, final = exponential_fast(skip_stream, first)
-        if final and not e * rate < size:
+        if _no_candidate(skip_stream, first, rate, size):
             continue
         if cell < 0 and not want_month:  # squeezes not from the table (loss-only runs)
             lower, chord, upper, span = squeezes(threshold[lo], bucket_threshold[bucket], common,
@@ -189,17 +215,12 @@ def sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, o
             # full length: cheaper than the branches a varying length mispredicts.
             fill_counter_bits(skip_stream, first, bits)
             fill_uniforms(accept_stream, first, p_bar, accept)
-            m = 0
-            done = False
+            m, done = 0, False
             while m < bits.size:
-                e, layer, final = exponential_from_bits(bits[m])
-                ratio = e * rate
-                if not (final & (ratio < size - j - 1)):
-                    if not final:
-                        ratio = exponential_rare(tail_stream, first + m, layer, e) * rate
-                    if not ratio < size - j - 1:
-                        done = True
-                        break
+                ratio = _skip_ratio(bits[m], tail_stream, first + m, rate, size - j - 1)
+                if not ratio < size - j - 1:
+                    done = True
+                    break
                 j += 1 + int(ratio)
                 loan[np.uint64(m)] = lo + j
                 pos[np.uint64(m)] = bucket_pos[np.uint64(lo + j)]
@@ -292,11 +313,12 @@ def sample_path_losses(d, key, path, want_month, scratch):
     sector_factor, def_loan, ead, rec = scratch.sector_factor, scratch.loan, scratch.ead, scratch.rec
     z, sqrt_w = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, sector_factor)
     if d.sparse:
-        n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, scratch.month,
-                                   scratch.batch)
+        n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan,
+                                   scratch.month, scratch.batch)
     else:
         n = sample_defaults_dense(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan, scratch.month)
-    product, amount, mean, sd, downturn = d.product, d.amount, d.recovery_mean, d.recovery_sd, d.recovery_downturn
+    product, amount = d.product, d.amount
+    mean, sd, downturn = d.recovery_mean, d.recovery_sd, d.recovery_downturn
     if want_month:
         fill_exposures(d, n, def_loan, scratch.month, ead)
     for k in range(n):

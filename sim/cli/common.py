@@ -1,0 +1,120 @@
+"""What every `riskpool` command shares: loading scenarios with clear
+errors (exit 2), progress on stderr, the common options and the atomic
+results folder."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from models.scenario import Scenario, ScenarioError, load_scenario, to_toml
+from sim.report.html import write_report
+from sim.results.io import OutputError, atomic_folder, write_json, write_netcdf
+from sim.scale.executor import resolve_scheduler
+
+EXIT_BAD_INPUT = 2
+
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a scenario key by its dotted path, e.g. --set contract.pool.size=60e6 (repeatable).",
+)
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def load_or_fail(path: str, overrides: tuple[str, ...]) -> Scenario:
+    try:
+        return load_scenario(path, overrides)
+    except ScenarioError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def dask_scheduler(option: str | None) -> str | None:
+    """The Dask scheduler to use (None: in-process); a clear exit 2 without dask."""
+    scheduler = resolve_scheduler(option)
+    if scheduler is not None and importlib.util.find_spec("distributed") is None:
+        fail("--scheduler needs Dask: pip install 'riskpool[dask]'")
+    return scheduler
+
+
+class Progress:
+    """Paths done, rate and ETA on stderr; silent when not on a terminal or when quiet."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total = total
+        self.done = 0
+        self.start = time.perf_counter()
+        self.enabled = not quiet and sys.stderr.isatty()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        width = 30
+        fill = int(width * self.done / self.total)
+        sys.stderr.write(
+            f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done:,}/{self.total:,} paths "
+            f"{rate:,.0f}/s ETA {eta:,.0f}s"
+        )
+        if self.done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def common_run_options(f):
+    for option in reversed([
+        click.option("--paths", type=click.IntRange(min=1),
+                     help="Monte Carlo paths (default: the scenario's)."),
+        click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: the scenario's)."),
+        click.option("--threads", type=click.IntRange(min=1), help="Threads (results do not depend on it)."),
+        click.option("--out", type=click.Path(file_okay=False),
+                     help="Results folder (default results/<scenario>-<time>); must not exist."),
+        click.option("--quiet", is_flag=True, help="No progress bar and no table."),
+        click.option("--scheduler", metavar="local|ADDRESS",
+                     help="Run the path blocks on Dask: `local` starts a LocalCluster sized to this "
+                          "machine, an address (tcp://host:8786) uses a running scheduler; default "
+                          "$DASK_SCHEDULER_ADDRESS if set, else in-process. Results are identical."),
+        set_option,
+    ]):
+        f = option(f)
+    return f
+
+
+def results_folder(sc: Scenario, out: str | None, kind: str = "") -> Path:
+    target = Path(out) if out else Path("results") / f"{sc.name}{kind}-{datetime.now():%Y%m%d-%H%M%S}"
+    if target.exists():
+        fail(f"{target}: already exists; choose another --out folder")
+    return target
+
+
+def write_results(target: Path, ds, sc: Scenario) -> None:
+    """results.nc, summary.json/csv, scenario.toml, plots and report.html, atomically."""
+    try:
+        with atomic_folder(target) as tmp:
+            write_folder(tmp, ds, sc)
+    except OutputError as exc:
+        fail(str(exc))
+
+
+def write_folder(folder: Path, ds, sc: Scenario, netcdf: bool = True) -> None:
+    """Fill a (temporary) results folder; without `netcdf` the data are already
+    in it (a sweep's results.zarr)."""
+    if netcdf:
+        write_netcdf(ds, folder / "results.nc")
+    if ds.riskpool.kind in ("run", "twin"):
+        write_json(folder / "summary.json", ds.riskpool.headline())
+    toml_text = to_toml(sc)
+    (folder / "scenario.toml").write_text(toml_text, encoding="utf-8")
+    write_report(ds, folder, toml_text)

@@ -1,0 +1,53 @@
+"""Per-path result arrays of a run: one row per path, written by the lane
+kernels and summarised afterwards in path order."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from models.scenario import PARTIES
+
+PathOutputs = namedtuple(
+    "PathOutputs",
+    [
+        "gross_loss", "party_loss", "n_defaults", "defaulted_amount", "credit", "n_originated",
+        "stop_month", "exhausted", "subsidy", "compensation", "reward", "fiscal_cost",
+        "bank_income", "systematic", "period_defaults", "pool_balance", "guarantor_capital",
+    ],
+)
+
+
+def allocate_outputs(n_paths: int, n_periods: int) -> PathOutputs:
+    """Per-path result arrays (memory ~ paths x (parties + 3 periods) x 8 bytes)."""
+    f = lambda *shape: np.zeros(shape, dtype=np.float64)  # noqa: E731
+    return PathOutputs(
+        gross_loss=f(n_paths), party_loss=f(n_paths, len(PARTIES)),
+        n_defaults=np.zeros(n_paths, np.int64), defaulted_amount=f(n_paths), credit=f(n_paths),
+        n_originated=f(n_paths), stop_month=np.zeros(n_paths, np.int64),
+        exhausted=np.zeros(n_paths, np.bool_), subsidy=f(n_paths), compensation=f(n_paths),
+        reward=f(n_paths), fiscal_cost=f(n_paths), bank_income=f(n_paths), systematic=f(n_paths),
+        period_defaults=np.zeros((n_paths, n_periods), np.int64),
+        pool_balance=f(n_paths, n_periods), guarantor_capital=f(n_paths, n_periods),
+    )
+
+
+def slice_outputs(out: PathOutputs, lo: int, hi: int) -> PathOutputs:
+    """Views of rows lo:hi of every array (a block)."""
+    return PathOutputs(*(a[lo:hi] for a in out))
+
+
+def place_outputs(out: PathOutputs, lo: int, block: PathOutputs) -> int:
+    """Copy a block's rows into rows lo.. of `out`; returns the block's path count."""
+    n = block.gross_loss.shape[0]
+    if len(block) != len(out) or any(b.shape[1:] != a.shape[1:] for a, b in zip(out, block)):
+        raise RuntimeError(f"block at path {lo}: malformed per-path outputs")
+    for dst, src in zip(out, block):
+        dst[lo:lo + n] = src
+    return n
+
+
+def output_bytes(n_periods: int, n_paths: int) -> int:
+    """Memory of `n_paths` paths' per-path outputs, bytes."""
+    return sum(a.nbytes for a in allocate_outputs(1, n_periods)) * n_paths

@@ -1,0 +1,144 @@
+"""`ds.riskpool`: how every reader (terminal, HTML report, CLI) reads a
+result Dataset, without rebuilding variable names from strings.
+
+    ds.riskpool.kind                          # "run", "sweep", "twin" or "allocation"
+    ds.riskpool.estimate("loss_es", party="bank", quantile=0.99)   # Estimate(value, se)
+    ds.riskpool.estimates("pool_exhaustion_prob")                  # Estimate of DataArrays
+    ds.riskpool.party_table(0.99)             # per-party E[loss], VaR, ES with SEs, share
+    ds.riskpool.headline()                    # flat dict of headline figures (summary.json/csv)
+
+An estimate's standard error is the variable its `standard_error` attribute
+names (set from `sim.results.units`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import xarray as xr
+
+from sim.risk.estimators import Estimate
+
+KINDS = ("run", "sweep", "twin", "allocation")
+
+
+class ResultError(ValueError):
+    """A Dataset that is not a riskpool result of the kind asked for."""
+
+
+@dataclass(frozen=True)
+class PartyRow:
+    """One row of the per-party table: yuan, share of the expected total loss."""
+
+    label: str
+    mean: Estimate
+    var: Estimate
+    es: Estimate
+    share: float
+
+
+@dataclass(frozen=True)
+class PartyTable:
+    """Per party that bears anything, then the total, at VaR/ES level `q`."""
+
+    q: float
+    rows: tuple[PartyRow, ...]
+
+
+@xr.register_dataset_accessor("riskpool")
+class RiskpoolAccessor:
+    """Domain reading of a riskpool result Dataset (see the module docstring)."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self._ds = ds
+
+    @property
+    def kind(self) -> str:
+        """What produced the Dataset: run, sweep, twin or allocation."""
+        kind = self._ds.attrs.get("kind")
+        if kind not in KINDS:
+            raise ResultError(f"not a riskpool result: its `kind` attribute is {kind!r}, "
+                              f"expected one of {KINDS}")
+        return str(kind)
+
+    def require(self, *kinds: str) -> None:
+        if self.kind not in kinds:
+            raise ResultError(f"a {self.kind} result has no such figures "
+                              f"(they belong to: {', '.join(kinds)})")
+
+    def _se_name(self, name: str) -> str:
+        if name not in self._ds.data_vars:
+            raise KeyError(f"{name}: no such variable in this {self.kind} result")
+        se = self._ds[name].attrs.get("standard_error")
+        if se is None:
+            raise KeyError(f"{name}: not an estimate (it has no standard error)")
+        return se
+
+    def estimates(self, name: str, **sel) -> Estimate:
+        """Value and standard error of estimate `name` as DataArrays (selected by `sel`)."""
+        se = self._se_name(name)
+        value, error = self._ds[name], self._ds[se]
+        if sel:
+            value, error = value.sel(**sel), error.sel(**sel)
+        return Estimate(value, error)
+
+    def estimate(self, name: str, **sel) -> Estimate:
+        """Value and standard error of estimate `name` at one point (`sel` picks it), as floats."""
+        value, error = self.estimates(name, **sel)
+        if value.ndim or error.ndim:
+            raise ValueError(f"{name}: select one value of {list(value.dims)} (e.g. {value.dims[0]}=...)")
+        return Estimate(float(value), float(error))
+
+    def level(self, q: float = 0.99) -> float:
+        """The quantile level of the Dataset nearest to `q`."""
+        return float(self._ds["quantile"].sel(quantile=q, method="nearest"))
+
+    def party_table(self, q: float = 0.99) -> PartyTable:
+        """E[loss], VaR_q and ES_q with SEs of each party that bears anything, then the total."""
+        self.require("run")
+        q = self.level(q)
+        total = self.estimate("gross_loss_mean").value
+
+        def row(label: str, prefix: str, share: float, **sel) -> PartyRow:
+            return PartyRow(label, self.estimate(f"{prefix}_mean", **sel),
+                            self.estimate(f"{prefix}_quantile", quantile=q, **sel),
+                            self.estimate(f"{prefix}_es", quantile=q, **sel), share)
+
+        rows = []
+        for party in map(str, self._ds.party.values):
+            mean = self.estimate("loss_mean", party=party).value
+            if mean == 0 and float(self._ds.loss_quantile.sel(party=party).max()) == 0:
+                continue
+            rows.append(row(party, "loss", mean / total if total else 0.0, party=party))
+        rows.append(row("total", "gross_loss", 1.0 if total else 0.0))
+        return PartyTable(q, tuple(rows))
+
+    def headline(self, q: float = 0.99) -> dict[str, float]:
+        """Headline figures with their standard errors, a flat dict (money in yuan).
+
+        A run: losses (total and per party) with VaR/ES at the level nearest
+        `q`, probabilities and means of money. A twin: every scalar variable.
+        """
+        if self.kind == "twin":
+            return {str(k): float(v) for k, v in self._ds.data_vars.items() if v.ndim == 0}
+        self.require("run")
+        q = self.level(q)
+        out: dict[str, float] = {}
+
+        def put(key: str, name: str, **sel) -> None:
+            value, se = self.estimate(name, **sel)
+            out[key], out[f"{key}_se"] = value, se
+
+        out["gross_loss_mean"], out["gross_loss_se"] = self.estimate("gross_loss_mean")
+        put(f"gross_loss_var{q:g}", "gross_loss_quantile", quantile=q)
+        put(f"gross_loss_es{q:g}", "gross_loss_es", quantile=q)
+        for party in map(str, self._ds.party.values):
+            out[f"{party}_loss_mean"], out[f"{party}_loss_se"] = self.estimate("loss_mean", party=party)
+            out[f"{party}_loss_var{q:g}"] = self.estimate("loss_quantile", party=party, quantile=q).value
+            put(f"{party}_loss_es{q:g}", "loss_es", party=party, quantile=q)
+        for name in ("pool_exhaustion_prob", "stop_rule_prob"):
+            put(name, name)
+        for name in ("default_rate", "credit_supplied", "fiscal_cost", "subsidy",
+                     "guarantee_compensation", "bank_reward", "bank_net_income"):
+            out[f"{name}_mean"], out[f"{name}_se"] = self.estimate(f"{name}_mean")
+        return out

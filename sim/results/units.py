@@ -1,0 +1,75 @@
+"""What each variable of a result Dataset measures: its units and, for an
+estimate, the variable that holds its standard error. One table for every
+producer (run, sweep, twin); a variable missing here is an error, so a new
+output cannot go out unlabelled."""
+
+from __future__ import annotations
+
+import xarray as xr
+
+YUAN = "yuan"
+PROBABILITY = "probability"
+MONTHS = "months"
+
+# name: (units, name of its standard error or None)
+VARIABLES: dict[str, tuple[str, str | None]] = {
+    # a run (sim.results.dataset) -- a sweep keeps the same variables per point
+    "gross_loss_mean": (YUAN, "gross_loss_se"),
+    "gross_loss_quantile": (YUAN, "gross_loss_quantile_se"),
+    "gross_loss_es": (YUAN, "gross_loss_es_se"),
+    "default_rate_mean": (PROBABILITY, "default_rate_se"),
+    "default_rate_by_amount_mean": (PROBABILITY, "default_rate_by_amount_se"),
+    "defaults_by_period_mean": ("defaults per period", "defaults_by_period_se"),
+    "loss_mean": (YUAN, "loss_se"),
+    "loss_quantile": (YUAN, "loss_quantile_se"),
+    "loss_es": (YUAN, "loss_es_se"),
+    "loss_curve": (YUAN, None),
+    "gross_loss_curve": (YUAN, None),
+    "pool_exhaustion_prob": (PROBABILITY, "pool_exhaustion_prob_se"),
+    "stop_rule_prob": (PROBABILITY, "stop_rule_prob_se"),
+    "pool_balance_mean": (YUAN, "pool_balance_se"),
+    "pool_balance_quantile": (YUAN, None),
+    "pool_balance_low": (YUAN, None),
+    "guarantor_capital_mean": (YUAN, "guarantor_capital_se"),
+    "credit_supplied_mean": (YUAN, "credit_supplied_se"),
+    "fiscal_cost_mean": (YUAN, "fiscal_cost_se"),
+    "fiscal_cost_quantile": (YUAN, "fiscal_cost_quantile_se"),
+    "fiscal_cost_es": (YUAN, "fiscal_cost_es_se"),
+    "subsidy_mean": (YUAN, "subsidy_se"),
+    "guarantee_compensation_mean": (YUAN, "guarantee_compensation_se"),
+    "bank_reward_mean": (YUAN, "bank_reward_se"),
+    "bank_net_income_mean": (YUAN, "bank_net_income_se"),
+    # the SimPy twin (sim.twin)
+    "stop_month_mean": (MONTHS, "stop_month_se"),
+    "reimbursement_delay_mean": (MONTHS, "reimbursement_delay_se"),
+    "reimbursement_delay": (MONTHS, None),
+    "n_claims_mean": ("claims", "n_claims_se"),
+    "claim_queue_length_mean": ("claims", "claim_queue_length_se"),
+}
+STANDARD_ERRORS = {se: name for name, (_, se) in VARIABLES.items() if se}
+DESCRIPTIONS = {
+    "loss_curve": "loss quantile at each probability level (for plots)",
+    "gross_loss_curve": "loss quantile at each probability level (for plots)",
+    "pool_balance_low": "pool balance at the (1 - q) quantile: the bad side of the pool",
+}
+
+
+def label(ds: xr.Dataset) -> xr.Dataset:
+    """Set `units` (and on an estimate `standard_error`, the name of its SE
+    variable) on every variable of `ds`, in place; returns `ds`."""
+    for name in ds.data_vars:
+        if name in STANDARD_ERRORS:
+            estimate = STANDARD_ERRORS[name]
+            ds[name].attrs["units"] = VARIABLES[estimate][0]
+            ds[name].attrs["standard_error_of"] = estimate
+            continue
+        if name not in VARIABLES:
+            raise KeyError(f"{name}: not in sim.results.units.VARIABLES; add its units there")
+        units, se = VARIABLES[name]
+        if units:
+            ds[name].attrs["units"] = units
+        if se:
+            ds[name].attrs["standard_error"] = se
+        if name in DESCRIPTIONS:
+            ds[name].attrs["description"] = DESCRIPTIONS[name]
+    return ds

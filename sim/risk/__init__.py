@@ -1,0 +1,1 @@
+"""Risk measures: the estimators every reported statistic comes from."""

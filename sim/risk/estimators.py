@@ -1,0 +1,204 @@
+"""Every statistic a user sees, from per-path values and optional per-path
+weights, each with its standard error. Nothing else in riskpool computes
+these.
+
+Weights are likelihood ratios w_i = dP/dQ of paths drawn under a sampling
+measure Q (importance sampling); plain Monte Carlo has w_i = 1. With n
+paths x_1..x_n (every estimator is the plain, unnormalised IS one):
+
+- mean: m = (1/n) sum_i w_i x_i, SE = sd(w x) / sqrt(n);
+- probability of an event A: p = (1/n) sum_i w_i 1{A_i},
+  SE = sqrt((p2 - p^2) / n) with p2 = (1/n) sum_i w_i^2 1{A_i}
+  (= sqrt(p (1 - p) / n) when w = 1);
+- VaR_q: the smallest x_(k) with F(x_(k)) >= q, where (x sorted ascending)
+  F(x) = 1 - (1/n) sum_i w_i 1{x_i > x} -- the tail form, whose variance is
+  small exactly where importance sampling puts its paths (Glasserman,
+  Heidelberger and Shahabuddin); without weights the empirical quantile
+  x_(ceil(n q)). SE: without weights, half the distance between the order
+  statistics at ranks n q -+ sqrt(n q (1 - q)), a distribution-free 1-sigma
+  band; with weights the same band in F, q -+ sd(w 1{x > VaR}) / sqrt(n);
+- ES_q (Rockafellar-Uryasev, = CVaR_q): VaR_q + (1/n) sum_i w_i (x_i - VaR_q)^+ / (1 - q).
+  SE: sqrt(Var_Q(w (x - VaR)^+) / n) / (1 - q) -- the VaR's own error has no
+  first-order effect, VaR being the minimiser. Without weights this is
+  computed in the equivalent form sqrt((Var(x | x >= VaR) + q (ES - VaR)^2) / (n (1 - q))).
+- CVaR_alpha by direct minimisation of F(zeta) = zeta + sum_i w_i (x_i - zeta)^+ / ((1 - alpha) W)
+  over the sample points (the optimizer's constraint function).
+
+A weight vector of ones is plain Monte Carlo: it is detected and gives the
+unweighted numbers to the bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Estimate(NamedTuple):
+    """An estimate and its standard error (same units)."""
+
+    value: float
+    se: float
+
+
+class Tail(NamedTuple):
+    """VaR and ES at one level with their standard errors (units of the sample)."""
+
+    var: float
+    var_se: float
+    es: float
+    es_se: float
+
+
+def _weights(weights: np.ndarray | None, n: int) -> np.ndarray | None:
+    """Checked per-path weights, or None for plain Monte Carlo (no weights or all ones)."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise ValueError(f"weights must have one value per path, shape ({n},), got {w.shape}")
+    if not (np.isfinite(w).all() and (w >= 0).all()):
+        raise ValueError("weights must be finite and >= 0 (likelihood ratios)")
+    return None if (w == 1.0).all() else w
+
+
+def mean(x: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over paths (axis 0) and its standard error; NaN SE with one path."""
+    x = np.asarray(x)
+    n = x.shape[0]
+    w = _weights(weights, n)
+    if w is not None:
+        x = x * w.reshape((n,) + (1,) * (x.ndim - 1))
+    with np.errstate(invalid="ignore"):  # unlimited capital (inf) has mean inf and no SE
+        m = x.mean(axis=0)
+        se = x.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.full_like(m, np.nan, dtype=float)
+    return m, se
+
+
+def probability(flags: np.ndarray, weights: np.ndarray | None = None) -> Estimate:
+    """Probability of an event flagged per path, and its standard error."""
+    flags = np.asarray(flags, dtype=bool)
+    n = flags.size
+    w = _weights(weights, n)
+    if w is None:
+        p = float(flags.mean())
+        return Estimate(p, math.sqrt(p * (1.0 - p) / n))
+    hit = np.where(flags, w, 0.0)
+    p = float(hit.sum() / n)
+    p2 = float((hit * w).sum() / n)
+    return Estimate(p, math.sqrt(max(p2 - p * p, 0.0) / n))
+
+
+def _tail_rank(sorted_w: np.ndarray, q: float) -> int:
+    """Index of the weighted VaR_q in an ascending sample: the smallest k with
+    (1/n) sum_{j > k} w_j <= 1 - q (the tail form of the weighted CDF)."""
+    n = sorted_w.size
+    above = np.concatenate([np.cumsum(sorted_w[::-1])[::-1][1:], [0.0]]) / n  # mass strictly above k
+    return min(int(np.searchsorted(-above, -(1.0 - q), side="left")), n - 1)
+
+
+def tail(sorted_x: np.ndarray, q: float, sorted_weights: np.ndarray | None = None) -> Tail:
+    """VaR_q and ES_q with standard errors of an ascending sample (weights in the same order)."""
+    n = sorted_x.size
+    w = _weights(sorted_weights, n)
+    if w is None:
+        return _plain_tail(sorted_x, q)
+    idx = _tail_rank(w, q)
+    var = float(sorted_x[idx])
+    beyond = np.where(np.arange(n) > idx, w, 0.0)
+    band = float(beyond.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+    lo = _tail_rank(w, max(q - band, 0.0))
+    hi = _tail_rank(w, min(q + band, 1.0))
+    excess = np.zeros(n)
+    excess[idx:] = w[idx:] * (sorted_x[idx:] - var)
+    es = var + float(excess.sum()) / (n * (1.0 - q))
+    es_se = float(excess.std(ddof=1)) / math.sqrt(n) / (1.0 - q) if n > 1 else math.nan
+    return Tail(var, float(sorted_x[hi] - sorted_x[lo]) / 2.0, es, es_se)
+
+
+def _plain_tail(sorted_x: np.ndarray, q: float) -> Tail:
+    n = sorted_x.size
+    idx = max(math.ceil(n * q) - 1, 0)
+    var = float(sorted_x[idx])
+    half = math.sqrt(n * q * (1.0 - q))
+    lo = min(max(math.floor(n * q - half) - 1, 0), n - 1)
+    hi = min(max(math.ceil(n * q + half) - 1, 0), n - 1)
+    var_se = float(sorted_x[hi] - sorted_x[lo]) / 2.0
+    excess = sorted_x[idx:] - var
+    es = var + float(excess.sum()) / (n * (1.0 - q))
+    tail_values = sorted_x[idx:]
+    tail_var = float(tail_values.var(ddof=1)) if tail_values.size > 1 else 0.0
+    es_se = math.sqrt((tail_var + q * (es - var) ** 2) / (n * (1.0 - q)))
+    return Tail(var, var_se, es, es_se)
+
+
+def tail_table(x: np.ndarray, quantiles: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """(4, n_quantiles): VaR, VaR SE, ES, ES SE of sample `x` at each level."""
+    x = np.asarray(x)
+    if _weights(weights, x.size) is None:
+        return np.array([_plain_tail(np.sort(x), q) for q in quantiles]).T
+    order = np.argsort(x, kind="stable")
+    s, w = x[order], np.asarray(weights, dtype=float)[order]
+    return np.array([tail(s, q, w) for q in quantiles]).T
+
+
+def quantiles(x: np.ndarray, levels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Quantiles of each column of `x` (axis 0) at `levels` (inverted CDF, no SE: for plots and bands)."""
+    x = np.asarray(x)
+    w = _weights(weights, x.shape[0])
+    if w is None:
+        return np.quantile(x, levels, axis=0, method="inverted_cdf")
+    columns = x.reshape(x.shape[0], -1)
+    out = np.empty((len(levels), columns.shape[1]))
+    for j in range(columns.shape[1]):
+        order = np.argsort(columns[:, j], kind="stable")
+        out[:, j] = columns[order, j][[_tail_rank(w[order], level) for level in levels]]
+    return out.reshape((len(levels),) + x.shape[1:])
+
+
+def cvar_and_var(losses: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """(CVaR, VaR) of a 1-D sample by direct minimisation over zeta.
+
+    Without weights, F(zeta) = zeta + sum(max(L - zeta, 0)) / ((1 - alpha) n)
+    is convex and piecewise linear with kinks at the sample points; its
+    minimum is at the order statistic of rank j = ceil(alpha n), where it
+    equals ((j - alpha n) L_(j) + sum_{i > j} L_(i)) / ((1 - alpha) n) -- the
+    fractional atom at the VaR. alpha n may round either side of an integer,
+    so rank j - 1 is evaluated too and the smaller value kept. With weights,
+    F(zeta) = zeta + (1/n) sum_i w_i (L_i - zeta)^+ / (1 - alpha), minimised
+    at the weighted VaR (and its neighbour below is evaluated too).
+    """
+    losses = np.asarray(losses)
+    n = losses.size
+    weight = _weights(weights, n)
+    if weight is None:
+        ordered = np.sort(losses)
+        rank = min(max(math.ceil(alpha * n), 1), n)
+    else:
+        order = np.argsort(losses, kind="stable")
+        ordered, weight = losses[order], weight[order]
+        rank = _tail_rank(weight, alpha) + 1
+    best = (math.inf, math.nan)
+    for zeta in ordered[[max(rank - 2, 0), rank - 1]]:
+        excess = np.maximum(ordered - zeta, 0.0)
+        if weight is not None:
+            excess = excess * weight
+        value = zeta + excess.sum() / ((1.0 - alpha) * n)
+        best = min(best, (float(value), float(zeta)))
+    return best
+
+
+def cvar(losses: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> Estimate:
+    """CVaR_alpha of a 1-D sample (minimisation form) with the standard error of `tail`."""
+    losses = np.asarray(losses, dtype=float)
+    value, var = cvar_and_var(losses, alpha, weights)
+    n = losses.size
+    w = _weights(weights, n)
+    if w is None:
+        tail_values = losses[losses >= var]
+        tail_variance = float(tail_values.var(ddof=1)) if tail_values.size > 1 else 0.0
+        return Estimate(value, math.sqrt((tail_variance + alpha * (value - var) ** 2) / ((1.0 - alpha) * n)))
+    excess = w * np.maximum(losses - var, 0.0)
+    return Estimate(value, float(excess.std(ddof=1)) / math.sqrt(n) / (1.0 - alpha) if n > 1 else math.nan)

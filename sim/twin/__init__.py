@@ -1,0 +1,1 @@
+"""The SimPy operational twin of the scheme."""
