@@ -311,7 +311,17 @@ class Optimize(_Model):
     demand_multiplier: Annotated[float, Field(ge=0)] = 1.5
     min_credit_share: Probability = 0.0
     pool_leverage: Annotated[float, Field(gt=0)] = INF
-    n_scenarios: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
+    max_credit: Money = INF
+    max_pool: Money = INF
+    max_capital_injection: Money = INF
+    max_reserve: Money = INF
+    loss_budget: Money = INF
+    objective: Literal["credit", "firms"] = "credit"
+    option_by: Literal["scheme", "stage", "score_band", "segment"] = "scheme"
+    n_scenarios: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+    verify_paths: Annotated[int, Field(ge=0, le=10_000_000)] = 100_000
+    max_rounds: Annotated[int, Field(ge=1, le=20)] = 5
+    stability_sets: Annotated[int, Field(ge=0, le=50)] = 5
     frontier_points: Annotated[int, Field(ge=0, le=100)] = 9
     options: dict[str, Shares] = {}
 

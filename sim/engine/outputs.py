@@ -14,7 +14,7 @@ PathOutputs = namedtuple(
     [
         "gross_loss", "party_loss", "n_defaults", "defaulted_amount", "credit", "n_originated",
         "stop_month", "exhausted", "subsidy", "compensation", "reward", "fiscal_cost",
-        "bank_income", "systematic", "period_defaults", "pool_balance", "guarantor_capital",
+        "bank_income", "systematic", "period_defaults", "pool_balance", "guarantor_capital", "short",
     ],
 )
 
@@ -30,6 +30,8 @@ def allocate_outputs(n_paths: int, n_periods: int) -> PathOutputs:
         reward=f(n_paths), fiscal_cost=f(n_paths), bank_income=f(n_paths), systematic=f(n_paths),
         period_defaults=np.zeros((n_paths, n_periods), np.int64),
         pool_balance=f(n_paths, n_periods), guarantor_capital=f(n_paths, n_periods),
+        # a payer could not pay in full on the path: its balance, capital or cumulative cap ran out
+        short=np.zeros((n_paths, len(PARTIES)), np.bool_),
     )
 
 

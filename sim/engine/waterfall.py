@@ -8,6 +8,8 @@ Rules (months are calendar months; a default in month tau):
 - The guarantor pays at tau + its lag: min(share, per-loan cap, capital left).
 - The pool pays at tau + claim lag: min(share, per-loan cap, balance,
   cumulative cap left); a claim cut by the balance marks the pool exhausted.
+  A payer that cannot pay what it owes (per-loan cap applied) because its
+  balance, capital or cumulative cap is spent is marked short on the path.
 - Insurer, appraiser, re-guarantor pay at tau + their lag: min(share,
   per-loan cap, total cap left). Whatever a party cannot pay falls to the bank.
 - The recovery arrives at tau + max(recovery lag, every payer's lag) and goes
@@ -221,6 +223,22 @@ def _write_outputs(plan, p, out, limit, stop_month, exhausted, n_defaults, defau
     out.bank_income[p] = plan.margin_cum[limit] - lost_margin - loss[BANK] + reward
 
 
+@njit(cache=True, inline="always")
+def _close_path(plan, p, out, stop_month, exhausted, n_defaults, defaulted_amount, gross, loss, lost_margin,
+                year_guarantor, n_def, def_loan, loan_default_month, firm_subsidy):
+    """The path's fiscal flows once every event is settled (yuan), its outputs, and the scratch reset."""
+    horizon = plan.horizon
+    limit = horizon if stop_month < 0 else min(stop_month, horizon)
+    compensation = _total_compensation(year_guarantor, plan.compensation_rate, plan.compensation_cap)
+    reward = _total_reward(plan.originated_cum, horizon, limit, plan.reward_step, plan.reward_amount)
+    subsidy = _total_subsidy(plan.start, plan.term, plan.rate, plan.amount, plan.amortizing, plan.product,
+                             plan.firm, horizon, limit, plan.subsidy_share, plan.subsidy_cap_principal,
+                             plan.subsidy_cap_firm, loan_default_month, firm_subsidy)
+    _forget_default_months(n_def, def_loan, loan_default_month)
+    _write_outputs(plan, p, out, limit, stop_month, exhausted, n_defaults, defaulted_amount, gross, loss,
+                   lost_margin, subsidy, compensation, reward)
+
+
 @njit(cache=True)
 def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
                 loan_default_month, firm_subsidy, out):
@@ -274,16 +292,21 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
         else:
             party = EVENT_PARTY[typ]  # a payer: events exist only for positive shares
             owed = share[party] * exposure
-            pay = min(owed, plan.cap_per_loan[party], plan.cap_total[party] - paid_total[party])
+            due = min(owed, plan.cap_per_loan[party])
+            pay = min(due, plan.cap_total[party] - paid_total[party])
+            short = pay < due  # its cumulative cap is reached
             if party == POOL:
                 if pay > pool:
-                    exhausted = True
+                    exhausted = short = True
                     pay = pool
                 pool -= pay
             elif party == GUARANTOR:
+                short |= pay > guarantor
                 pay = min(pay, guarantor)
                 guarantor -= pay
                 year_guarantor[(month - 1) // 12] += pay
+            if short:
+                out.short[p, party] = True
             pay = max(pay, 0.0)
             _book_payment(k, party, owed, pay, paid, paid_total, loss)
             if party == POOL or party == GUARANTOR:
@@ -292,13 +315,6 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
                     stop_month = min(month, horizon)
     _advance(horizon + 1, pool, guarantor, next_top_up, next_period, horizon, plan.period_months,
              plan.top_up_mode, plan.top_up_amount, plan.top_up_every, plan.pool_size, pool_row, guarantor_row)
-    limit = horizon if stop_month < 0 else min(stop_month, horizon)
-    compensation = _total_compensation(year_guarantor, plan.compensation_rate, plan.compensation_cap)
-    reward = _total_reward(plan.originated_cum, horizon, limit, plan.reward_step, plan.reward_amount)
-    subsidy = _total_subsidy(plan.start, plan.term, plan.rate, plan.amount, plan.amortizing, plan.product,
-                             plan.firm, horizon, limit, plan.subsidy_share, plan.subsidy_cap_principal,
-                             plan.subsidy_cap_firm, loan_default_month, firm_subsidy)
-    _forget_default_months(n_def, def_loan, loan_default_month)
-    _write_outputs(plan, p, out, limit, stop_month, exhausted, n_defaults, defaulted_amount, gross, loss,
-                   lost_margin, subsidy, compensation, reward)
+    _close_path(plan, p, out, stop_month, exhausted, n_defaults, defaulted_amount, gross, loss, lost_margin,
+                year_guarantor, n_def, def_loan, loan_default_month, firm_subsidy)
     return n_defaults

@@ -1,86 +1,97 @@
-"""Credit allocation and pool sizing: a scenario MILP with CVaR limits.
+"""Credit allocation and scheme sizing: a scenario MILP in which the budget
+buys pool, guarantor capital and a reserve, and every public payer is funded
+at the tail.
 
 The simulation gives, per equally likely scenario path w = 1..S and per yuan
 lent to segment s under sharing option k, what each party pays.  This module
 takes those arrays (it never runs a simulation) and chooses how much credit
-to place where, which sharing option to adopt and how large a pool to fund.
+to place where, which sharing option each group of segments adopts, and how
+the budget is split.
 
 Sets and data (money in yuan; "per yuan" means per yuan of credit lent)
 ------------------------------------------------------------------------
-    s in segments, k in options, w = 1..S scenarios
-    c^P[w,s,k]   pool claims per yuan              (pool_claims)
-    c^G[w,s,k]   guarantor payouts per yuan        (guarantor_claims)
-    l[w,s,k]     bank retained loss per yuan       (bank_loss)
-    f[w,s,k]     other fiscal cost per yuan        (other_fiscal_cost)
-    g[s,k]       share of principal guaranteed     (guarantee_share)
-    D[s]         demand cap, yuan; M[s] minimum credit, yuan (min_credit)
-    m[s]         bank margin per yuan               (bank_margin)
-    B budget, C guarantor capital, lev_G guarantor leverage, lev_P pool leverage
-    alpha CVaR level; n[s] firms per yuan; eps = 1e-6 / max_s n[s]
+    s in segments, g in groups (g(s) the group of segment s), k in options, w = 1..S
+    c^P[w,s,k]  pool claims per yuan                     (pool_claims)
+    c^G[w,s,k]  guarantor payouts per yuan               (guarantor_claims)
+    c^j[w,s,k]  payouts of capped payer j per yuan       (capped_claims[j]: re-guarantor, insurer, appraiser)
+    c^F[w,s,k]  pay-as-you-go public costs per yuan      (public_costs: the government's direct share,
+                interest subsidies, guarantee compensation, bank rewards)
+    l[w,s,k]    bank retained loss per yuan              (bank_loss)
+    g[s,k]      share of principal guaranteed            (guarantee_share)
+    D[s] demand cap, M[s] minimum credit, m[s] bank margin per yuan, n[s] firms per yuan
+    B budget, C0 guarantor capital today, K_j capital of capped payer j, lev_G, lev_P leverages,
+    X total-credit cap, L loss budget, alpha tail level; bars P_max, dC_max, R_max on the levers
     mean_w(.) = (1/S) sum_w (.)
 
 Variables
 ---------
-    x[s,k] >= 0   credit to segment s under option k, yuan      credit(s,k)
-    y[k] in {0,1} option k is the scheme adopted                option(k)
-    P >= 0        risk-compensation pool, yuan                  pool_size
-    zeta >= 0, u[w] >= 0        pool CVaR auxiliaries           pool_var, pool_excess(w)
-    zeta_G >= 0, v[w] >= 0      guarantor CVaR auxiliaries      guarantor_var, guarantor_excess(w)
+    x[s,k] >= 0        credit to segment s under option k, yuan        credit(s,k)
+    y[g,k] in {0,1}    group g adopts option k                         option(g,k)
+    0 <= P <= P_max    risk-compensation pool, yuan                    pool_size
+    0 <= dC <= dC_max  capital injected into the guarantor, yuan       capital_injection
+    0 <= R <= R_max    reserve for pay-as-you-go public costs, yuan    reserve
+    zeta_t >= 0, u_t[w] >= 0   CVaR auxiliaries of tail t              <t>_var, <t>_excess(w)
 
 Model
 -----
-    maximise    sum_{s,k} x[s,k]  +  eps * sum_{s,k} n[s] x[s,k]  -  1e-6 P
+    maximise    sum_{s,k} x[s,k]  (or firms: sum n[s] x[s,k])  +  tie-breaks (below)
     subject to
-      one_option          sum_k y[k] = 1
-      demand(s,k)         x[s,k] <= D[s] y[k]
+      one_option(g)       sum_k y[g,k] = 1
+      demand(s,k)         x[s,k] <= D[s] y[g(s),k]
       min_credit(s)       sum_k x[s,k] >= M[s]
       bank participation  x[s,k] = 0   if  mean_w l[w,s,k] > m[s]   (an upper bound of 0)
-      pool_cvar           zeta + sum_w u[w] / ((1 - alpha) S) <= P
-      pool_tail(w)        u[w] >= sum_{s,k} c^P[w,s,k] x[s,k] - zeta
-      budget              P + sum_{s,k} mean_w(f[w,s,k]) x[s,k] <= B
-      guarantor_cvar      zeta_G + sum_w v[w] / ((1 - alpha) S) <= C        (C finite)
-      guarantor_tail(w)   v[w] >= sum_{s,k} c^G[w,s,k] x[s,k] - zeta_G       (C finite)
-      guarantor_leverage  sum_{s,k} g[s,k] x[s,k] <= lev_G C               (C, lev_G finite)
-      pool_leverage       sum_{s,k} x[s,k] <= lev_P P                      (lev_P finite)
+      budget              P + dC + R <= B
+      pool_cvar           CVaR_alpha(sum c^P x) <= P
+      guarantor_cvar      CVaR_alpha(sum c^G x) <= C0 + dC
+      guarantor_leverage  sum g x <= lev_G (C0 + dC)                        (lev_G finite)
+      <j>_cvar            CVaR_alpha(sum c^j x) <= K_j                      (each capped payer)
+      public_costs_cvar   CVaR_alpha(sum c^F x) <= R
+      loss_budget         sum mean_w(c^P + c^G + sum_j c^j + c^F) x <= L   (L finite)
+      pool_leverage       sum x <= lev_P P                                  (lev_P finite)
+      max_credit          sum x <= X                                        (X finite)
 
-The pool_cvar and pool_tail rows are the Rockafellar-Uryasev form of
-CVaR_alpha(pool claims) <= P; likewise for the guarantor.  Bounding zeta
-below by 0 loses nothing, because claims are non-negative so the minimising
-zeta (the VaR) is too, and it keeps a cutting-plane master problem bounded.
-The two tie-breaks are worth at most 1e-6 yuan of credit per yuan, so they
-only choose among plans whose credit differs by less than that: more firms
-(eps), then the smallest pool that covers the plan, so that P is the CVaR of
-its claims (or the pool leverage floor) rather than whatever the budget
-leaves.  The reported objective is credit alone.
+Each CVaR row is the Rockafellar-Uryasev pair
+    zeta_t + sum_w u_t[w] / ((1 - alpha_t) S) <= limit_t,   u_t[w] >= claims_t[w] . x - zeta_t,
+with claims_t scaled by a factor tail_scale[t] >= 1 and alpha_t = tail_alpha[t]
+(default 1 and alpha): the back-off of a verified plan tightens a row this way.
+Bounding zeta below by 0 loses nothing (claims are non-negative, so the
+minimising zeta, the VaR, is too) and keeps a cutting-plane master bounded.
+A payer with unlimited capital and no budget line would be a free lunch: the
+problem refuses one (`unfunded_payers`), and the scenario glue says which key
+to set.
 
-The only integers are the K option binaries, and sum_k y[k] = 1 leaves them
-K values, so the MILP is solved exactly by solving the K LPs with y fixed
-and keeping the best; with a handful of options this is much faster than
-branch-and-bound over dense scenario rows.  A MILP has no duals: shadow
-prices come from the LP with the binaries fixed at their optimal values (the
-option choice held constant).  The solver is asked to minimise -(objective)
-so that HiGHS and CBC report duals in the same convention; a shadow price
-here is d credit / d rhs.
+Tie-breaks, worth at most 1e-6 of the objective per yuan: more firms (or,
+for the firms objective, more credit), then the smallest levers P + dC + R
+that carry the plan, so that each lever is what its rows need rather than
+whatever the budget leaves.  The reported objective is credit (and firms).
 
-Methods
--------
-"full" writes every scenario row.  "cutting_plane" starts from the worst
-ceil((1 - alpha) S) scenarios of each option at full demand, solves, and adds
-the tail rows of the scenarios that the current plan violates most until the
-plan meets CVaR <= limit over all S scenarios; the restricted problem is a
-relaxation, so that plan is optimal for the full one.  "auto" picks "full"
-up to 10 000 scenarios.
+Solving: with one group the K option binaries take K values, so the MILP is
+solved exactly by solving the K LPs with y fixed and keeping the best.  With
+several groups HiGHS solves the MILP; the LP with the binaries fixed at the
+optimum then gives the duals.  A shadow price is d credit / d rhs (the
+solver minimises -objective so HiGHS and CBC report duals alike); the price
+of guarantor capital today, d credit / d C0, is that of guarantor_cvar plus
+lev_G times that of guarantor_leverage.
+
+Methods: "full" writes every scenario row; "cutting_plane" starts from the
+worst ceil((1 - alpha) S) scenarios of each option at full demand and adds
+the tail rows that the current plan violates most until every CVaR limit
+holds over all S scenarios (the restricted problem is a relaxation, so that
+plan is optimal for the full one); "auto" picks "full" up to 10 000 scenarios.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
 import re
+import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pulp
@@ -91,10 +102,8 @@ from sim.risk import estimators
 __all__ = [
     "AllocationProblem",
     "AllocationResult",
-    "ConstraintCheck",
     "OptimizationError",
     "empirical_cvar",
-    "evaluate_plan",
     "frontier",
     "solve",
 ]
@@ -102,24 +111,23 @@ __all__ = [
 FULL_METHOD_MAX_SCENARIOS = 10_000
 METHODS = ("auto", "full", "cutting_plane")
 SOLVERS = ("highs", "cbc")
+OBJECTIVES = ("credit", "firms")
+CAPPED_PAYERS = ("reguarantor", "insurer", "appraiser")
+LEVERS = ("pool", "capital_injection", "reserve")
 
 # A cutting-plane plan is accepted once its CVaR over all scenarios exceeds
 # the limit by at most this fraction, so it matches the full LP's optimum
 # to well within the 1e-6 relative that results are quoted to.
 _FEASIBILITY_RTOL = 1e-8
 _BINDING_RTOL = 1e-7
-# Out-of-sample checks compare estimates with limits the LP met only to its
-# feasibility tolerance.
-_HOLDS_RTOL = 1e-6
 _TIE_BREAK = 1e-6
 # Options whose optima differ by less than this are tied; the first listed wins.
 _OPTION_TIE_RTOL = 1e-9
-_REPORTED_ROWS = ("budget", "pool_cvar", "guarantor_cvar", "guarantor_leverage", "pool_leverage")
 _LP_UNSAFE = re.compile(r"[^\w.|]")
 
 
 class OptimizationError(ValueError):
-    """No plan was found; `status` says why ("infeasible", "unbounded", "not_solved")."""
+    """No allocation was found; `status` says why ("infeasible", "unbounded", "not_solved", "unfunded")."""
 
     def __init__(self, message: str, status: str) -> None:
         super().__init__(message)
@@ -179,11 +187,14 @@ class AllocationProblem:
     """Scenario arrays and limits for one allocation decision (money in yuan).
 
     Per-yuan arrays have shape (n_scenarios, n_segments, n_options); scenarios
-    are equally likely paths.  Infinite `guarantor_capital` disables the
-    guarantor rows; infinite leverages disable the leverage rows.
-    `firms_weight` (firms per yuan) breaks ties in favour of more firms, and
-    `min_credit` (yuan per segment) is a floor that can make the problem
-    infeasible.  Arrays are copied and made read-only.
+    are equally likely paths.  `capped_claims` and `capped_capital` give the
+    re-guarantor, insurer and appraiser (whichever an option uses) with their
+    finite capital.  `groups` and `group_of` (group index of each segment)
+    say which segments must share one option; by default all do.  Infinite
+    leverages, caps, loss budget and lever bounds disable their rows.
+    `firms_weight` is firms per yuan (the firms objective and the tie-break).
+    `tail_scale` and `tail_alpha` tighten tail rows (see the module docstring).
+    Arrays are copied and made read-only.
     """
 
     segments: tuple[str, ...]
@@ -191,17 +202,29 @@ class AllocationProblem:
     pool_claims: np.ndarray
     guarantor_claims: np.ndarray
     bank_loss: np.ndarray
-    other_fiscal_cost: np.ndarray
+    public_costs: np.ndarray
     guarantee_share: np.ndarray
     demand: np.ndarray
     bank_margin: np.ndarray
     budget: float
     alpha: float = 0.99
-    guarantor_capital: float = math.inf
+    guarantor_capital: float = 0.0
     guarantor_leverage: float = math.inf
     pool_leverage: float = math.inf
+    capped_claims: dict[str, np.ndarray] = field(default_factory=dict)
+    capped_capital: dict[str, float] = field(default_factory=dict)
+    max_pool: float = math.inf
+    max_capital_injection: float = math.inf
+    max_reserve: float = math.inf
+    loss_budget: float = math.inf
+    max_credit: float = math.inf
+    groups: tuple[str, ...] = ("scheme",)
+    group_of: np.ndarray | None = None
+    objective: str = "credit"
     firms_weight: np.ndarray | None = None
     min_credit: np.ndarray | None = None
+    tail_scale: dict[str, float] = field(default_factory=dict)
+    tail_alpha: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -212,28 +235,53 @@ class AllocationProblem:
         n_seg, n_opt = len(segments), len(options)
         shape = np.shape(self.pool_claims)
         if len(shape) != 3 or shape[0] < 1 or shape[1:] != (n_seg, n_opt):
-            raise ValueError(
-                f"pool_claims must have shape (n_scenarios >= 1, n_segments={n_seg}, n_options={n_opt}), "
-                f"got {shape}")
+            raise ValueError(f"pool_claims must have shape (n_scenarios >= 1, n_segments={n_seg}, "
+                             f"n_options={n_opt}), got {shape}")
         cube = f"per yuan lent, shape (n_scenarios, n_segments, n_options) = {shape}"
-        for name in ("pool_claims", "guarantor_claims", "bank_loss", "other_fiscal_cost"):
+        for name in ("pool_claims", "guarantor_claims", "bank_loss", "public_costs"):
             put(self, name, _array(name, getattr(self, name), shape, cube))
+        unknown = set(self.capped_claims) - set(CAPPED_PAYERS)
+        if unknown or set(self.capped_claims) != set(self.capped_capital):
+            raise ValueError(f"capped_claims and capped_capital must name the same payers among "
+                             f"{CAPPED_PAYERS}, got {sorted(self.capped_claims)} and "
+                             f"{sorted(self.capped_capital)}")
+        put(self, "capped_claims", {j: _array(f"capped_claims[{j}]", c, shape, cube)
+                                    for j, c in self.capped_claims.items()})
+        put(self, "capped_capital", {j: _scalar(f"capped_capital[{j}]", c, low=0.0, allow_inf=True)
+                                     for j, c in self.capped_capital.items()})
         put(self, "guarantee_share", _array("guarantee_share", self.guarantee_share, (n_seg, n_opt),
                                             "share of principal per segment and option", upper=1.0))
         put(self, "demand", _array("demand", self.demand, (n_seg,), "yuan per segment"))
         put(self, "bank_margin", _array("bank_margin", self.bank_margin, (n_seg,),
                                         "bank margin per yuan lent per segment", lower=None))
-        if self.firms_weight is not None:
-            put(self, "firms_weight", _array("firms_weight", self.firms_weight, (n_seg,),
-                                             "firms per yuan lent per segment"))
-        if self.min_credit is not None:
-            put(self, "min_credit", _array("min_credit", self.min_credit, (n_seg,), "yuan per segment"))
+        for name, what in (("firms_weight", "firms per yuan lent per segment"),
+                           ("min_credit", "yuan per segment")):
+            if getattr(self, name) is not None:
+                put(self, name, _array(name, getattr(self, name), (n_seg,), what))
+        groups = _labels("groups", self.groups)
+        put(self, "groups", groups)
+        group_of = np.zeros(n_seg, np.int64) if self.group_of is None else np.array(self.group_of, np.int64)
+        if group_of.shape != (n_seg,) or (group_of < 0).any() or (group_of >= len(groups)).any():
+            raise ValueError(f"group_of must give each of the {n_seg} segments a group index in "
+                             f"[0, {len(groups)}), got {group_of.tolist()}")
+        group_of.setflags(write=False)
+        put(self, "group_of", group_of)
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "firms" and self.firms_weight is None:
+            raise ValueError("objective 'firms' needs firms_weight (firms per yuan per segment)")
         put(self, "budget", _scalar("budget", self.budget, low=0.0))
         put(self, "alpha", _scalar("alpha", self.alpha, low=0.0, high=1.0, low_open=True, high_open=True))
         put(self, "guarantor_capital", _scalar("guarantor_capital", self.guarantor_capital, low=0.0,
                                                allow_inf=True))
         for name in ("guarantor_leverage", "pool_leverage"):
             put(self, name, _scalar(name, getattr(self, name), low=0.0, low_open=True, allow_inf=True))
+        for name in ("max_pool", "max_capital_injection", "max_reserve", "loss_budget", "max_credit"):
+            put(self, name, _scalar(name, getattr(self, name), low=0.0, allow_inf=True))
+        for name, scale in self.tail_scale.items():
+            _scalar(f"tail_scale[{name}]", scale, low=1.0)
+        for name, level in self.tail_alpha.items():
+            _scalar(f"tail_alpha[{name}]", level, low=0.0, high=1.0, low_open=True, high_open=True)
 
     @property
     def n_scenarios(self) -> int:
@@ -247,38 +295,64 @@ class AllocationProblem:
     def n_options(self) -> int:
         return len(self.options)
 
-    @property
-    def has_guarantor_limits(self) -> bool:
-        return math.isfinite(self.guarantor_capital)
+    def tails(self) -> dict[str, tuple[np.ndarray, float]]:
+        """Each tail row's claims cube and its capital today (yuan; the levers add to pool, guarantor,
+        reserve)."""
+        tails = {"pool": (self.pool_claims, 0.0),
+                 "guarantor": (self.guarantor_claims, self.guarantor_capital)}
+        tails.update({j: (c, self.capped_capital[j]) for j, c in self.capped_claims.items()})
+        tails["public_costs"] = (self.public_costs, 0.0)
+        return tails
+
+    def unfunded_payers(self) -> list[tuple[str, str]]:
+        """(option, payer) pairs where the option sends claims to a payer with unlimited capital and
+        no budget line: a free lunch, refused before solving."""
+        found = []
+        for name, (claims, capital) in self.tails().items():
+            if math.isfinite(capital):
+                continue
+            for k in np.flatnonzero(claims.max(axis=(0, 1)) > 0):
+                found.append((self.options[k], name))
+        return found
+
+    def public_loss(self) -> np.ndarray:
+        """(n_segments, n_options): expected public net loss per yuan (every public payer and fiscal item)."""
+        total = self.pool_claims + self.guarantor_claims + self.public_costs
+        for j in ("reguarantor",):
+            if j in self.capped_claims:
+                total = total + self.capped_claims[j]
+        return total.mean(axis=0)
 
 
 @dataclass(frozen=True, eq=False)
 class AllocationResult:
-    """An optimal (or, past a time limit, best found) plan.
+    """An optimal (or, past a time limit, best found) allocation.
 
-    objective, pool_size, credit and pool_cvar are in yuan; credit_by_option
-    is (n_segments, n_options) yuan.  pool_cvar is the Rockafellar-Uryasev
-    zeta + mean excess over zeta / (1 - alpha) of the plan's pool claims over
-    all scenarios, at the minimising zeta: CVaR_alpha, equal to pool_size when
-    binding["pool_cvar"] (the LP's own zeta is not unique while the row is
-    slack, so it is not what is reported).  shadow_prices are d credit / d rhs
-    (yuan of credit per yuan for budget, capital and demand rows) from the LP
-    with the option fixed; they include the tie-break weights (below 1e-6 per
-    yuan).  n_cuts counts the scenario rows in the final model (all of them
-    for "full").  build_seconds is spent writing the PuLP model (cuts
-    included), solve_seconds in the solver calls, loading the model into the
-    solver included.
+    Money in yuan: objective (credit supplied), pool_size, capital_injection,
+    reserve, credit (by segment), credit_by_option (n_segments, n_options),
+    tail_cvar (each tail's CVaR at its level over all scenarios, at the
+    minimising zeta), expected_public_loss.  firms: firms served (at today's
+    mean loan per segment).  chosen (group -> option).  shadow_prices are
+    d credit / d rhs from the LP with the options fixed, tie-breaks included
+    (below 1e-6 per yuan); capital_price is d credit / d C0.  n_cuts counts
+    the scenario rows in the final model.  build_seconds is spent writing
+    the PuLP model (cuts included), solve_seconds in the solver calls.
     """
 
     status: str
     objective: float
+    firms: float
     pool_size: float
+    capital_injection: float
+    reserve: float
     credit: dict[str, float]
     credit_by_option: np.ndarray
-    chosen_option: str
-    pool_cvar: float
+    chosen: dict[str, str]
+    tail_cvar: dict[str, float]
+    expected_public_loss: float
     binding: dict[str, bool]
     shadow_prices: dict[str, float]
+    capital_price: float
     build_seconds: float
     solve_seconds: float
     n_cuts: int
@@ -286,16 +360,17 @@ class AllocationResult:
     solver: str
     segments: tuple[str, ...]
     options: tuple[str, ...]
+    groups: tuple[str, ...]
 
+    @property
+    def chosen_option(self) -> str:
+        """The option of the whole scheme, or "by group" when groups differ."""
+        picked = set(self.chosen.values())
+        return next(iter(picked)) if len(picked) == 1 else "by group"
 
-@dataclass(frozen=True)
-class ConstraintCheck:
-    """One limit re-estimated on fresh scenarios: estimate and its standard error vs the limit, yuan."""
-
-    estimate: float
-    standard_error: float
-    limit: float
-    holds: bool
+    @property
+    def funding(self) -> float:
+        return self.pool_size + self.capital_injection + self.reserve
 
 
 def empirical_cvar(losses: np.ndarray, alpha: float) -> float:
@@ -331,16 +406,16 @@ def _constraint(pairs, sense: int, rhs: float, name: str) -> pulp.LpConstraint:
 class _Tail:
     """The Rockafellar-Uryasev rows for CVaR_alpha(claims . x) <= limit, grown scenario by scenario."""
 
-    def __init__(self, form: _Formulation, label: str, claims: np.ndarray,
+    def __init__(self, form: _Formulation, label: str, claims: np.ndarray, alpha: float,
                  limit: pulp.LpAffineExpression) -> None:
         p = form.problem
         self.form = form
         self.label = label
         self.claims = np.ascontiguousarray(claims.reshape(p.n_scenarios, -1)[:, form.active])
         self.limit = limit
-        self.alpha = p.alpha
-        self.weight = 1.0 / ((1.0 - p.alpha) * p.n_scenarios)
-        self.batch = max(1, math.ceil((1.0 - p.alpha) * p.n_scenarios))
+        self.alpha = alpha
+        self.weight = 1.0 / ((1.0 - alpha) * p.n_scenarios)
+        self.batch = max(1, math.ceil((1.0 - alpha) * p.n_scenarios))
         self.zeta = form.lp.add_variable(f"{label}_var", lowBound=0)
         self.excess: dict[int, pulp.LpVariable] = {}
         self.row = _constraint([(self.zeta, 1.0)] + [(v, -c) for v, c in limit.items()],
@@ -396,84 +471,110 @@ class _Tail:
         return worst.size
 
 
+@dataclass(frozen=True, eq=False)
+class _Solution:
+    """One solved model read out: objective, credit (n_segments, n_options) and levers in yuan,
+    the option index of each group, each tail's CVaR, and the reported rows."""
+
+    choice: tuple[int, ...]
+    value: float
+    credit: np.ndarray
+    levers: dict[str, float]
+    tail_cvar: dict[str, float]
+    binding: dict[str, bool]
+    shadow_prices: dict[str, float]
+
+
 class _Formulation:
-    """One PuLP model of the problem.
+    """One PuLP model of the problem.  goal "credit" is the allocation model;
+    "funding" (minimise P + dC + R, budget row dropped, tie-breaks off) explains
+    an infeasible budget."""
 
-    goal "credit" is the allocation model; "fiscal_outlay" (minimise
-    P + expected other fiscal cost, budget row dropped) and
-    "guarantor_capital" (minimise the capital the guarantor rows need) serve
-    to explain infeasibility.
-    """
-
-    def __init__(self, problem: AllocationProblem, goal: str = "credit",
-                 relax: frozenset[str] = frozenset(), all_scenarios: bool = True) -> None:
+    def __init__(self, problem: AllocationProblem, goal: str = "credit", all_scenarios: bool = True) -> None:
         started = time.perf_counter()
         self.solve_seconds = 0.0
         p = self.problem = problem
         lp = self.lp = pulp.LpProblem(f"riskpool_{goal}", pulp.LpMinimize)
-        segs, opts = _lp_names(p.segments), _lp_names(p.options)
+        segs, opts, grps = _lp_names(p.segments), _lp_names(p.options), _lp_names(p.groups)
         allowed = _bank_participates(p)
         self.x = np.array([[lp.add_variable(f"credit({s},{o})", lowBound=0, upBound=None if ok else 0)
                             for o, ok in zip(opts, row)] for s, row in zip(segs, allowed)], dtype=object)
-        self.y = [lp.add_variable(f"option({o})", cat=pulp.LpBinary) for o in opts]
-        self.pool = lp.add_variable("pool_size", lowBound=0)
+        self.y = [[lp.add_variable(f"option({g},{o})", cat=pulp.LpBinary) for o in opts] for g in grps]
+        bounds = {"pool": p.max_pool, "capital_injection": p.max_capital_injection, "reserve": p.max_reserve}
+        self.levers = {name: lp.add_variable(name if name != "pool" else "pool_size", lowBound=0,
+                                             upBound=None if math.isinf(b) else b)
+                       for name, b in bounds.items()}
         x_flat = self.x.ravel().tolist()
         self.active = np.flatnonzero(allowed.ravel())
         self.x_active = [x_flat[j] for j in self.active]
-        expected_cost = p.other_fiscal_cost.mean(axis=0).ravel()
-
-        self.capital: pulp.LpVariable | None = None
+        lever_pairs = [(v, 1.0) for v in self.levers.values()]
         if goal == "credit":
-            per_yuan = np.ones(p.n_segments)
-            if p.firms_weight is not None and p.firms_weight.max() > 0:
-                per_yuan = per_yuan + _TIE_BREAK * p.firms_weight / p.firms_weight.max()
-            objective = [*zip(x_flat, (-np.repeat(per_yuan, p.n_options)).tolist()), (self.pool, _TIE_BREAK)]
-        elif goal == "fiscal_outlay":
-            objective = [(self.pool, 1.0), *zip(x_flat, expected_cost.tolist())]
+            firms = (p.firms_weight / p.firms_weight.max()
+                     if p.firms_weight is not None and p.firms_weight.max() > 0
+                     else np.zeros(p.n_segments))
+            main, tie = ((np.ones(p.n_segments), firms) if p.objective == "credit"
+                         else (firms, np.ones(p.n_segments)))
+            per_yuan = np.repeat(main + _TIE_BREAK * tie, p.n_options)
+            lp += pulp.LpAffineExpression([*zip(x_flat, (-per_yuan).tolist()),
+                                           *((v, _TIE_BREAK) for v, _ in lever_pairs)],
+                                          name=f"negative_{p.objective}")
         else:
-            self.capital = lp.add_variable("guarantor_capital", lowBound=0)
-            objective = [(self.capital, 1.0)]
-        lp += pulp.LpAffineExpression(objective, name=f"negative_{goal}" if goal == "credit" else goal)
-
+            lp += pulp.LpAffineExpression(lever_pairs, name="funding")
         self.rows: dict[str, pulp.LpConstraint] = {}
-        self._add("one_option", [(y, 1.0) for y in self.y], pulp.LpConstraintEQ, 1.0, "one_option")
+        self._add_structure(segs, opts, grps, allowed, x_flat)
+        if goal == "credit":
+            self._add("budget", lever_pairs, pulp.LpConstraintLE, p.budget, "budget")
+        self._add_tails(x_flat, all_scenarios)
+        self.build_seconds = time.perf_counter() - started
+
+    def _add_structure(self, segs, opts, grps, allowed, x_flat) -> None:
+        """Option choice, demand, minimum credit, the credit cap, pool leverage and the loss budget."""
+        p, LE = self.problem, pulp.LpConstraintLE
+        for g, name in enumerate(grps):
+            self._add(f"one_option[{p.groups[g]}]", [(y, 1.0) for y in self.y[g]], pulp.LpConstraintEQ, 1.0,
+                      f"one_option({name})")
         for i, s in enumerate(p.segments):
+            y = self.y[p.group_of[i]]
             for j, o in enumerate(p.options):
                 if allowed[i, j]:
-                    self._add(f"demand[{s}][{o}]", [(self.x[i, j], 1.0), (self.y[j], -p.demand[i])],
-                              pulp.LpConstraintLE, 0.0, f"demand({segs[i]},{opts[j]})")
+                    self._add(f"demand[{s}][{o}]", [(self.x[i, j], 1.0), (y[j], -p.demand[i])], LE, 0.0,
+                              f"demand({segs[i]},{opts[j]})")
             if p.min_credit is not None and p.min_credit[i] > 0:
                 self._add(f"min_credit[{s}]", [(v, 1.0) for v in self.x[i]], pulp.LpConstraintGE,
                           p.min_credit[i], f"min_credit({segs[i]})")
-        if "budget" not in relax:
-            self._add("budget", [(self.pool, 1.0), *zip(x_flat, expected_cost.tolist())],
-                      pulp.LpConstraintLE, p.budget, "budget")
+        if math.isfinite(p.max_credit):
+            self._add("max_credit", [(v, 1.0) for v in x_flat], LE, p.max_credit, "max_credit")
         if math.isfinite(p.pool_leverage):
-            self._add("pool_leverage", [*((v, 1.0) for v in x_flat), (self.pool, -p.pool_leverage)],
-                      pulp.LpConstraintLE, 0.0, "pool_leverage")
+            self._add("pool_leverage", [*((v, 1.0) for v in x_flat), (self.levers["pool"], -p.pool_leverage)],
+                      LE, 0.0, "pool_leverage")
+        if math.isfinite(p.loss_budget):
+            self._add("loss_budget", list(zip(x_flat, p.public_loss().ravel().tolist())), LE, p.loss_budget,
+                      "loss_budget")
 
-        self.tails = [_Tail(self, "pool", p.pool_claims, pulp.LpAffineExpression([(self.pool, 1.0)]))]
-        self.rows["pool_cvar"] = self.tails[0].row
-        self.tail_rows = {"pool_cvar": self.tails[0]}
-        if p.has_guarantor_limits and "guarantor" not in relax:
-            if self.capital is None:
-                capital = pulp.LpAffineExpression(constant=p.guarantor_capital)
-            else:
-                capital = pulp.LpAffineExpression([(self.capital, 1.0)])
-            self.tails.append(_Tail(self, "guarantor", p.guarantor_claims, capital))
-            self.rows["guarantor_cvar"] = self.tails[1].row
-            self.tail_rows["guarantor_cvar"] = self.tails[1]
-            if math.isfinite(p.guarantor_leverage):
-                pairs = [*zip(x_flat, p.guarantee_share.ravel().tolist()),
-                         *((v, -p.guarantor_leverage * c) for v, c in capital.items())]
-                self._add("guarantor_leverage", pairs, pulp.LpConstraintLE,
-                          p.guarantor_leverage * capital.constant, "guarantor_leverage")
-        for tail in self.tails:
+    def _add_tails(self, x_flat, all_scenarios: bool) -> None:
+        """One CVaR row per payer that any option uses, and the guarantor's leverage."""
+        p = self.problem
+        self.tails: dict[str, _Tail] = {}
+        limits = {"pool": [(self.levers["pool"], 1.0)],
+                  "guarantor": [(self.levers["capital_injection"], 1.0)],
+                  "public_costs": [(self.levers["reserve"], 1.0)]}
+        for name, (claims, capital) in p.tails().items():
+            if not claims.any() or math.isinf(capital):
+                continue  # unused; an unlimited payer that is used is refused before solving
+            limit = pulp.LpAffineExpression(limits.get(name, []), constant=capital)
+            scaled = claims * p.tail_scale.get(name, 1.0)
+            tail = _Tail(self, name, scaled, p.tail_alpha.get(name, p.alpha), limit)
+            self.tails[name] = tail
+            self.rows[f"{name}_cvar"] = tail.row
             if all_scenarios:
                 tail.add(range(p.n_scenarios))
             else:
                 tail.seed()
-        self.build_seconds = time.perf_counter() - started
+        if math.isfinite(p.guarantor_leverage) and p.guarantee_share.any():
+            pairs = [*zip(x_flat, p.guarantee_share.ravel().tolist()),
+                     (self.levers["capital_injection"], -p.guarantor_leverage)]
+            self._add("guarantor_leverage", pairs, pulp.LpConstraintLE,
+                      p.guarantor_leverage * p.guarantor_capital, "guarantor_leverage")
 
     def _add(self, label: str, pairs, sense: int, rhs: float, lp_name: str) -> None:
         row = _constraint(pairs, sense, rhs, lp_name)
@@ -482,18 +583,25 @@ class _Formulation:
 
     @property
     def n_cuts(self) -> int:
-        return sum(len(tail.excess) for tail in self.tails)
+        return sum(len(tail.excess) for tail in self.tails.values())
 
     def credit_values(self) -> np.ndarray:
         """(n_segments, n_options) yuan; solvers may return -1e-12 for a zero."""
         values = np.array([[v.varValue or 0.0 for v in row] for row in self.x])
         return np.maximum(values, 0.0)
 
-    def fix_option(self, k: int) -> None:
-        """Adopt option k: the MILP becomes the LP in the remaining variables."""
-        for j, y in enumerate(self.y):
-            y.cat = pulp.LpContinuous
-            y.lowBound = y.upBound = float(j == k)
+    def fix_options(self, choice: Sequence[int] | None) -> None:
+        """Adopt option choice[g] in each group g (the MILP becomes an LP), or free the binaries (None)."""
+        for g, ys in enumerate(self.y):
+            for j, y in enumerate(ys):
+                if choice is None:
+                    y.cat, y.lowBound, y.upBound = pulp.LpBinary, 0, 1
+                else:
+                    y.cat = pulp.LpContinuous
+                    y.lowBound = y.upBound = float(j == choice[g])
+
+    def chosen(self) -> tuple[int, ...]:
+        return tuple(int(np.argmax([y.varValue or 0.0 for y in ys])) for ys in self.y)
 
     def solve(self, solver: str, deadline: float | None) -> tuple[str, str]:
         """(status, solver used) after one solve; CBC steps in when HiGHS is missing or fails."""
@@ -506,7 +614,8 @@ class _Formulation:
                 highs = pulp.HiGHS(msg=False, timeLimit=left)
                 if highs.available():
                     try:
-                        self.lp.solve(highs)
+                        with _quiet_stdout():
+                            self.lp.solve(highs)
                     except pulp.PulpSolverError:
                         pass
                     else:
@@ -519,7 +628,8 @@ class _Formulation:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 cbc = pulp.PULP_CBC_CMD(msg=False, timeLimit=left)
-            self.lp.solve(cbc)
+            with _quiet_stdout():
+                self.lp.solve(cbc)
             return _status(self.lp), "CBC"
         finally:
             self.solve_seconds += time.perf_counter() - started
@@ -532,27 +642,32 @@ class _Formulation:
                 return status, used
             started = time.perf_counter()
             x_active = self.credit_values().ravel()[self.active]
-            added = sum(tail.separate(x_active) for tail in self.tails)
+            added = sum(tail.separate(x_active) for tail in self.tails.values())
             self.build_seconds += time.perf_counter() - started
             if added == 0:
                 return status, used
 
-    def optimise_over_options(self, solver: str, deadline: float | None) -> tuple[str, str, _Solution | None]:
-        """Solve the MILP by enumerating its binaries (see the module docstring).
-
-        Returns (status, solver used, best solution or None).  Tail rows added
-        for one option are valid for all, so they carry over.  The status is
-        "optimal" when every option was solved or proven infeasible,
-        "feasible" when some were cut short by the time limit, else the first
-        failure's.
-        """
+    def optimise_choices(self, solver: str, deadline: float | None) -> tuple[str, str, _Solution | None]:
+        """Solve the MILP: by enumerating the options with one group (tail rows added for one
+        option are valid for all, so they carry over), by HiGHS's branch and bound with several
+        (then the LP with the options fixed for the duals).  Returns (status, solver, best or None);
+        "feasible" when a time limit cut some option short."""
+        if len(self.problem.groups) > 1:
+            self.fix_options(None)
+            status, used = self.optimise(solver, deadline)
+            if status != "optimal":
+                return status, used, None
+            choice = self.chosen()
+            self.fix_options(choice)
+            status, used = self.optimise(solver, deadline)
+            return (status, used, self.snapshot(choice)) if status == "optimal" else (status, used, None)
         statuses, best, used = [], None, solver
         for k in range(self.problem.n_options):
-            self.fix_option(k)
+            self.fix_options((k,))
             status, used = self.optimise(solver, deadline)
             statuses.append(status)
             if status == "optimal":
-                solution = self.snapshot(k)
+                solution = self.snapshot((k,))
                 if best is None or solution.value < best.value - _OPTION_TIE_RTOL * max(1.0, abs(best.value)):
                     best = solution
         if best is None:
@@ -561,17 +676,15 @@ class _Formulation:
         proven = all(s in ("optimal", "infeasible") for s in statuses)
         return ("optimal" if proven else "feasible"), used, best
 
-    def snapshot(self, k: int) -> _Solution:
-        """The solved LP with option k adopted, read out before the next option overwrites it."""
+    def snapshot(self, choice: tuple[int, ...]) -> _Solution:
+        """The solved LP with the options `choice` adopted, read out before another solve overwrites it."""
         p = self.problem
         credit = self.credit_values()
         credit.setflags(write=False)
         x_active = credit.ravel()[self.active]
-        rows = {name: name for name in _REPORTED_ROWS if name in self.rows}
-        for s in p.segments:
-            rows[f"demand[{s}]"] = f"demand[{s}][{p.options[k]}]"
-            if f"min_credit[{s}]" in self.rows:
-                rows[f"min_credit[{s}]"] = f"min_credit[{s}]"
+        rows = {label: label for label in self.rows if not label.startswith(("demand[", "one_option["))}
+        for i, s in enumerate(p.segments):
+            rows[f"demand[{s}]"] = f"demand[{s}][{p.options[choice[p.group_of[i]]]}]"
         binding, prices = {}, {}
         for label, key in rows.items():
             row = self.rows.get(key)
@@ -579,20 +692,20 @@ class _Formulation:
             # + 0.0 turns the -0.0 of a zero dual into 0.0
             prices[label] = 0.0 if row is None else (math.nan if row.pi is None else -float(row.pi) + 0.0)
         return _Solution(
-            option=k,
+            choice=choice,
             value=self.lp.objective.value(),
             credit=credit,
-            pool=self.pool.varValue or 0.0,
-            capital=None if self.capital is None else self.capital.varValue or 0.0,
-            pool_cvar=self.tails[0].cvar(x_active),
+            levers={name: max(v.varValue or 0.0, 0.0) for name, v in self.levers.items()},
+            tail_cvar={name: tail.cvar(x_active) for name, tail in self.tails.items()},
             binding=binding,
             shadow_prices=prices,
         )
 
     def _binding(self, label: str, x_active: np.ndarray) -> bool:
         """The row holds with equality, to a tolerance relative to its terms."""
-        if label in self.tail_rows:
-            return self.tail_rows[label].binding(x_active)
+        tail = self.tails.get(label.removesuffix("_cvar")) if label.endswith("_cvar") else None
+        if tail is not None:
+            return tail.binding(x_active)
         row = self.rows[label]
         excess = row.value() or 0.0
         slack = excess if row.sense == pulp.LpConstraintGE else -excess
@@ -600,19 +713,24 @@ class _Formulation:
         return bool(slack <= _BINDING_RTOL * max(1.0, abs(row.constant), activity))
 
 
-@dataclass(frozen=True, eq=False)
-class _Solution:
-    """One option's LP optimum: solver objective, credit (n_segments, n_options) and pool in yuan,
-    the capital the guarantor rows needed (goal "guarantor_capital"), and the reported rows."""
-
-    option: int
-    value: float
-    credit: np.ndarray
-    pool: float
-    capital: float | None
-    pool_cvar: float
-    binding: dict[str, bool]
-    shadow_prices: dict[str, float]
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence the process's stdout (file descriptor 1) for a solver call: HiGHS prints its banner
+    from C, past Python's sys.stdout, even with msg=False."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (captured): nothing reaches it anyway
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -620,8 +738,7 @@ def _remaining(deadline: float | None) -> float | None:
 
 
 def _status(lp: pulp.LpProblem) -> str:
-    """Every model handed to a solver is an LP (the option is fixed), so an answer short of
-    optimal -- a time limit -- carries no usable plan."""
+    """An answer short of optimal -- a time limit -- carries no usable plan."""
     if lp.status == pulp.LpStatusOptimal:
         return "optimal" if lp.sol_status == pulp.LpSolutionOptimal else "not_solved"
     return {pulp.LpStatusInfeasible: "infeasible", pulp.LpStatusUnbounded: "unbounded",
@@ -644,61 +761,48 @@ def _unreachable_floor(problem: AllocationProblem) -> str | None:
     for i in np.flatnonzero(floor > problem.demand):
         return (f"min_credit for segment {segs[i]!r} is {floor[i]:.4g} yuan, above its demand cap "
                 f"of {problem.demand[i]:.4g} yuan")
+    if floor.sum() > problem.max_credit:
+        return (f"the minimum credit of {floor.sum():.4g} yuan is above max_credit "
+                f"{problem.max_credit:.4g} yuan")
     needed = floor > 0
     allowed = _bank_participates(problem)
-    if needed.any() and not allowed[needed].all(axis=0).any():
-        mean_loss = problem.bank_loss.mean(axis=0)
-        why = []
-        for k, option in enumerate(problem.options):
-            i = int(np.flatnonzero(needed & ~allowed[:, k])[0])
-            why.append(f"under option {option!r} the bank's mean retained loss on segment {segs[i]!r} is "
-                       f"{mean_loss[i, k]:.4g} per yuan, above its margin of {problem.bank_margin[i]:.4g}")
-        return ("the bank participation rule leaves no sharing option under which the bank lends to every "
-                "segment with a minimum credit: " + "; ".join(why))
+    for g, group in enumerate(problem.groups):
+        rows = needed & (problem.group_of == g)
+        if rows.any() and not allowed[rows].all(axis=0).any():
+            mean_loss = problem.bank_loss.mean(axis=0)
+            why = []
+            for k, option in enumerate(problem.options):
+                i = int(np.flatnonzero(rows & ~allowed[:, k])[0])
+                why.append(f"under option {option!r} the bank's mean retained loss on segment "
+                           f"{segs[i]!r} is {mean_loss[i, k]:.4g} per yuan, above its margin of "
+                           f"{problem.bank_margin[i]:.4g}")
+            return (f"the bank participation rule leaves group {group!r} no sharing option under which the "
+                    "bank lends to every segment with a minimum credit: " + "; ".join(why))
     return None
-
-
-def _relaxed_optimum(problem: AllocationProblem, goal: str, relax: frozenset[str], method: str,
-                     solver: str, deadline: float | None) -> tuple[str, _Solution | None]:
-    form = _Formulation(problem, goal=goal, relax=relax, all_scenarios=method == "full")
-    status, _, best = form.optimise_over_options(solver, deadline)
-    return status, best
 
 
 def _explain_infeasible(problem: AllocationProblem, method: str, solver: str,
                         deadline: float | None) -> OptimizationError:
-    """Name the constraint set that makes the problem infeasible, by re-solving relaxations."""
-    alpha = f"CVaR_{problem.alpha:g}"
-    reasons = []
-    status, outlay = _relaxed_optimum(problem, "fiscal_outlay", frozenset({"budget"}), method, solver,
-                                      deadline)
-    statuses = [status]
-    if outlay is not None:
-        total = outlay.pool + float((outlay.credit * problem.other_fiscal_cost.mean(axis=0)).sum())
-        levered = " and the pool leverage limit" if outlay.binding.get("pool_leverage") else ""
-        floor = problem.min_credit.sum() if problem.min_credit is not None else 0.0
-        reasons.append(
-            f"budget {problem.budget:.4g} yuan is below the smallest fiscal outlay that lends the minimum "
-            f"credit of {floor:.4g} yuan: {total:.4g} yuan, i.e. a pool of {outlay.pool:.4g} yuan (enough "
-            f"for {alpha} of pool claims{levered}) plus {total - outlay.pool:.4g} yuan of expected other "
-            f"fiscal cost")
-    if problem.has_guarantor_limits:
-        # With the budget met, only the guarantor rows can be at fault; without it, they may be as well.
-        relax = frozenset() if outlay is not None else frozenset({"budget"})
-        status, capital = _relaxed_optimum(problem, "guarantor_capital", relax, method, solver, deadline)
-        statuses.append(status)
-        if capital is not None and capital.capital > problem.guarantor_capital:
-            leverage = (f" and guarantees within {problem.guarantor_leverage:g} x capital"
-                        if math.isfinite(problem.guarantor_leverage) else "")
-            reasons.append(
-                f"guarantor capital {problem.guarantor_capital:.4g} yuan is below the {capital.capital:.4g} "
-                f"yuan needed to carry the minimum credit ({alpha} of guarantor payouts{leverage})")
-    if not reasons:
-        why = ("the time limit ran out before the cause was found" if "not_solved" in statuses
-               else "no single constraint set (budget, guarantor limits) explains it")
-        return OptimizationError(f"the solver reports the problem infeasible, but {why}", "infeasible")
-    return OptimizationError("no plan meets the minimum credit: " + "; alternatively, ".join(reasons),
-                             "infeasible")
+    """Say whether the budget is short (and by how much) or the payers' capital and caps rule the
+    floor out."""
+    form = _Formulation(problem, goal="funding", all_scenarios=method == "full")
+    status, _, least = form.optimise_choices(solver, deadline)
+    floor = problem.min_credit.sum() if problem.min_credit is not None else 0.0
+    if least is not None:
+        lv = least.levers
+        return OptimizationError(
+            f"no plan meets the minimum credit: budget {problem.budget:.4g} yuan is below the smallest "
+            f"funding that lends the minimum credit of {floor:.4g} yuan: {sum(lv.values()):.4g} yuan, "
+            f"i.e. a pool of {lv['pool']:.4g}, a capital injection of {lv['capital_injection']:.4g} "
+            f"and a reserve of {lv['reserve']:.4g} yuan (CVaR_{problem.alpha:g} of each payer's claims)",
+            "infeasible")
+    if status == "not_solved":
+        return OptimizationError("the solver reports the problem infeasible, but the time limit ran out "
+                                 "before the cause was found", "infeasible")
+    return OptimizationError(
+        f"no plan meets the minimum credit of {floor:.4g} yuan whatever the budget: the lever bounds "
+        "(max_pool, max_capital_injection, max_reserve), the capped payers' capital, the guarantor's "
+        "leverage or the loss budget rule it out", "infeasible")
 
 
 def _raise_unless_solved(status: str, problem: AllocationProblem, method: str, solver: str,
@@ -716,18 +820,22 @@ def _raise_unless_solved(status: str, problem: AllocationProblem, method: str, s
 
 def solve(problem: AllocationProblem, method: str = "auto", solver: str = "highs",
           time_limit: float | None = None) -> AllocationResult:
-    """Maximise credit supplied (yuan) subject to the model in the module docstring.
+    """Maximise credit supplied (or firms served) subject to the model in the module docstring.
 
     method: "full", "cutting_plane" or "auto"; solver: "highs" (CBC if HiGHS
     is unavailable or fails) or "cbc"; time_limit: seconds for the whole
-    call, checked between solves and passed to the solver (building the
-    model and loading it into the solver are not interrupted, so a call can
-    overrun by about one load).  Raises OptimizationError when no plan is
-    found, naming the constraint set responsible when it is infeasible.
+    call, checked between solves and passed to the solver.  Raises
+    OptimizationError when no allocation is found (naming why when it is
+    infeasible) or when an option sends claims to an unlimited payer
+    (status "unfunded").
     """
     method = _resolve_method(method, problem.n_scenarios)
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    unfunded = problem.unfunded_payers()
+    if unfunded:
+        raise OptimizationError("options send losses to payers with unlimited capital and no budget line: "
+                                + ", ".join(f"option {o!r} to the {p}" for o, p in unfunded), "unfunded")
     if time_limit is not None:
         time_limit = _scalar("time_limit", time_limit, low=0.0, low_open=True)
     deadline = None if time_limit is None else time.perf_counter() + time_limit
@@ -736,18 +844,29 @@ def solve(problem: AllocationProblem, method: str = "auto", solver: str = "highs
         raise OptimizationError("no plan meets the minimum credit: " + reason, "infeasible")
 
     form = _Formulation(problem, all_scenarios=method == "full")
-    status, used, best = form.optimise_over_options(solver, deadline)
+    status, used, best = form.optimise_choices(solver, deadline)
     _raise_unless_solved(status, problem, method, solver, deadline, time_limit)
+    prices = best.shadow_prices
+    capital_price = prices.get("guarantor_cvar", 0.0)
+    if "guarantor_leverage" in prices:
+        capital_price += problem.guarantor_leverage * prices["guarantor_leverage"]
+    firms = (float((best.credit.sum(axis=1) * problem.firms_weight).sum())
+             if problem.firms_weight is not None else math.nan)
     return AllocationResult(
         status=status,
         objective=float(best.credit.sum()),
-        pool_size=best.pool,
+        firms=firms,
+        pool_size=best.levers["pool"],
+        capital_injection=best.levers["capital_injection"],
+        reserve=best.levers["reserve"],
         credit={s: float(c) for s, c in zip(problem.segments, best.credit.sum(axis=1))},
         credit_by_option=best.credit,
-        chosen_option=problem.options[best.option],
-        pool_cvar=best.pool_cvar,
+        chosen={g: problem.options[k] for g, k in zip(problem.groups, best.choice)},
+        tail_cvar=best.tail_cvar,
+        expected_public_loss=float((best.credit * problem.public_loss()).sum()),
         binding=best.binding,
-        shadow_prices=best.shadow_prices,
+        shadow_prices=prices,
+        capital_price=float(capital_price),
         build_seconds=form.build_seconds,
         solve_seconds=form.solve_seconds,
         n_cuts=form.n_cuts,
@@ -755,76 +874,56 @@ def solve(problem: AllocationProblem, method: str = "auto", solver: str = "highs
         solver=used,
         segments=problem.segments,
         options=problem.options,
+        groups=problem.groups,
     )
 
 
-def _holds(estimate: float, limit: float) -> bool:
-    return bool(estimate <= limit + _HOLDS_RTOL * max(1.0, abs(limit))) if math.isfinite(limit) else True
-
-
-def _tail_check(losses: np.ndarray, alpha: float, limit: float) -> ConstraintCheck:
-    """CVaR_alpha of the plan's losses with its standard error (sim.risk.estimators.cvar) vs `limit`."""
-    cvar, se = estimators.cvar(losses, alpha)
-    return ConstraintCheck(cvar, se, limit, _holds(cvar, limit))
-
-
-def evaluate_plan(result: AllocationResult,
-                  problem_out_of_sample: AllocationProblem) -> dict[str, ConstraintCheck]:
-    """Re-check a plan on fresh scenarios (another seed), yuan.
-
-    Keys: "pool_cvar" (CVaR_alpha of pool claims vs the pool size),
-    "guarantor_cvar" (CVaR_alpha of guarantor payouts vs its capital; holds
-    trivially when capital is infinite) and "budget" (pool plus expected other
-    fiscal cost vs the budget, with standard error sd / sqrt(n)).  `holds`
-    compares the point estimate with the limit.
-    """
-    p = problem_out_of_sample
-    if p.segments != result.segments or p.options != result.options:
-        raise ValueError("problem_out_of_sample must have the plan's segments and options "
-                         f"({result.segments}, {result.options}), got ({p.segments}, {p.options})")
-    x = result.credit_by_option.ravel()
-    n = p.n_scenarios
-    mean_cost, cost_se = estimators.mean(result.pool_size + p.other_fiscal_cost.reshape(n, -1) @ x)
-    return {
-        "pool_cvar": _tail_check(p.pool_claims.reshape(n, -1) @ x, p.alpha, result.pool_size),
-        "guarantor_cvar": _tail_check(p.guarantor_claims.reshape(n, -1) @ x, p.alpha, p.guarantor_capital),
-        "budget": ConstraintCheck(float(mean_cost), float(cost_se), p.budget, _holds(mean_cost, p.budget)),
-    }
-
-
 def frontier(problem: AllocationProblem, budgets: Sequence[float], method: str = "auto",
-             solver: str = "highs") -> xr.Dataset:
-    """Optimal plans over a range of budgets (yuan), labelled by `budget` and `segment`.
+             solver: str = "highs") -> tuple[xr.Dataset, list[AllocationResult | None]]:
+    """Optimal allocations over a range of budgets (yuan), labelled by `budget` and `segment`, and
+    the results themselves (None where no allocation exists).
 
-    Budgets with no plan keep NaN values, their status ("infeasible", ...) and
-    an empty chosen_option.
+    Budgets with no allocation keep NaN values, their status ("infeasible", ...)
+    and an empty chosen_option.  marginal_credit is the credit added per extra
+    budget yuan between neighbouring points.
     """
     values = np.asarray(budgets, dtype=float)
     if values.ndim != 1 or values.size == 0:
-        raise ValueError("budgets must be a non-empty 1-D sequence of yuan amounts, "
+        raise ValueError(f"budgets must be a non-empty 1-D sequence of yuan amounts, "
                          f"got shape {values.shape}")
     n = values.size
-    supplied, pool, cvar, price = (np.full(n, np.nan) for _ in range(4))
+    supplied, pool, injection, reserve, price = (np.full(n, np.nan) for _ in range(5))
     credit = np.full((n, problem.n_segments), np.nan)
     status, chosen = [""] * n, [""] * n
+    results: list[AllocationResult | None] = [None] * n
     for i, budget in enumerate(values):
         try:
             result = solve(dataclasses.replace(problem, budget=budget), method=method, solver=solver)
         except OptimizationError as exc:
             status[i] = exc.status
             continue
+        results[i] = result
         status[i], chosen[i] = result.status, result.chosen_option
-        supplied[i], pool[i], cvar[i] = result.objective, result.pool_size, result.pool_cvar
+        supplied[i], pool[i] = result.objective, result.pool_size
+        injection[i], reserve[i] = result.capital_injection, result.reserve
         price[i] = result.shadow_prices["budget"]
         credit[i] = [result.credit[s] for s in problem.segments]
+    marginal = np.full(n, np.nan)
+    if n > 1:
+        marginal[1:] = np.diff(supplied) / np.where(np.diff(values) > 0, np.diff(values), np.nan)
     yuan = {"units": "yuan"}
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "credit_supplied": ("budget", supplied, {**yuan, "long_name": "total credit supplied"}),
             "pool_size": ("budget", pool, {**yuan, "long_name": "risk-compensation pool"}),
-            "pool_cvar": ("budget", cvar, {**yuan, "long_name": f"CVaR_{problem.alpha:g} of pool claims"}),
+            "capital_injection": ("budget", injection,
+                                  {**yuan, "long_name": "capital injected into the guarantor"}),
+            "reserve": ("budget", reserve, {**yuan, "long_name": "reserve for pay-as-you-go public costs"}),
             "budget_shadow_price": ("budget", price, {"units": "yuan credit per yuan budget",
                                                       "long_name": "d credit / d budget"}),
+            "marginal_credit": ("budget", marginal, {"units": "yuan credit per yuan budget",
+                                                     "long_name": "credit added per budget yuan "
+                                                                  "since the last point"}),
             "credit": (("budget", "segment"), credit, {**yuan, "long_name": "credit by segment"}),
             "status": ("budget", np.array(status, dtype=str)),
             "chosen_option": ("budget", np.array(chosen, dtype=str)),
@@ -833,3 +932,4 @@ def frontier(problem: AllocationProblem, budgets: Sequence[float], method: str =
         attrs={"alpha": problem.alpha, "method": method, "n_scenarios": problem.n_scenarios,
                "description": "credit supplied against fiscal budget"},
     )
+    return ds, results

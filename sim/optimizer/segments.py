@@ -18,7 +18,7 @@ import numpy as np
 
 from models.portfolio import Portfolio
 from models.scenario import STAGES, Scenario, Shares
-from sim.engine.plan import GOVERNMENT, GUARANTOR, REGUARANTOR, balance_months, compile_plan
+from sim.engine.plan import GOVERNMENT, GUARANTOR, balance_months, compile_plan
 from sim.engine.run import RunSpec
 from sim.scale.runs import segment_losses_by_path
 
@@ -30,7 +30,7 @@ class SegmentLosses:
     segments: tuple[str, ...]
     options: tuple[str, ...]
     party_loss: np.ndarray        # (paths, segments, options, parties)
-    other_fiscal_cost: np.ndarray  # (paths, segments, options)
+    public_costs: np.ndarray      # (paths, segments, options) pay-as-you-go public costs
     amount: np.ndarray            # (segments,) yuan lent now in each segment
     loans: np.ndarray             # (segments,) number of loans now in each segment
     bank_margin: np.ndarray       # (segments,) bank margin per yuan over the loans' lives
@@ -99,8 +99,7 @@ def segment_losses(
                          pol.interest_subsidy_cap_principal) * plan.amount
     subsidy_per_yuan = np.bincount(in_plan, weights=subsidy, minlength=n_seg) / amount
     reward_per_yuan = pol.bank_reward_amount / pol.bank_reward_step
-    other = (party_loss[..., GOVERNMENT] + party_loss[..., REGUARANTOR]
-             + pol.guarantee_compensation_rate * party_loss[..., GUARANTOR]
-             + (subsidy_per_yuan + reward_per_yuan)[None, :, None])
+    public = (party_loss[..., GOVERNMENT] + pol.guarantee_compensation_rate * party_loss[..., GUARANTOR]
+              + (subsidy_per_yuan + reward_per_yuan)[None, :, None])
     loans = np.bincount(segment, minlength=n_seg).astype(float)
-    return SegmentLosses(labels, tuple(options), party_loss, other, amount, loans, margin, shares)
+    return SegmentLosses(labels, tuple(options), party_loss, public, amount, loans, margin, shares)

@@ -8,12 +8,13 @@ import base64
 import csv
 import html
 import itertools
+import json
 from pathlib import Path
 
 import xarray as xr
 
 from sim.report import plots
-from sim.report.tables import WAN, format_operations, percent, wan
+from sim.report.tables import WAN, format_allocation, format_operations, percent, wan
 
 TABLE_STYLE = """
 body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
@@ -83,31 +84,36 @@ def _sweep_table(ds: xr.Dataset) -> str:
             f"<th>E[bank loss] 万元</th><th>E[fiscal cost] 万元</th></tr>{''.join(rows)}</table>")
 
 
-def _allocation_table(allocation: xr.Dataset) -> str:
-    a = allocation.attrs
-    head = (f"<p>Status {html.escape(str(a['status']))}: "
-            f"credit supplied {a['credit_supplied'] / WAN:,.1f} 万元 "
-            f"with a pool of {a['pool_size'] / WAN:,.1f} 万元 under sharing option "
-            f"<b>{html.escape(str(a['chosen_option']))}</b>; budget {a['budget'] / WAN:,.1f} 万元, "
-            f"CVaR level {a['alpha']:g}, {a['n_scenarios']:,} scenarios.</p>")
+def _frontier_table(fr: xr.Dataset) -> str:
+    """Each budget's allocation: credit, the budget's split, option and whether the engine verified it."""
+    rows = []
+    for i in range(fr.sizes["budget"]):
+        pt = fr.isel(budget=i)
+        cells = [f"{float(pt[v]) / WAN:,.1f}" for v in ("budget", "credit_supplied", "pool_size",
+                                                      "capital_injection", "reserve")]
+        verified = "holds" if "verified" in fr and bool(pt.verified) else "-"
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells)
+                    + f"<td>{html.escape(str(pt.chosen_option.values))}</td><td>{verified}</td></tr>")
+    return ("<table><tr><th>budget 万元</th><th>credit 万元</th><th>pool</th><th>capital injection</th>"
+            f"<th>reserve</th><th>option</th><th>engine</th></tr>{''.join(rows)}</table>")
+
+
+def _allocation_section(allocation: xr.Dataset, record: dict) -> str:
+    """The terminal's account of the allocation, and its credit by segment as a table."""
     rows = "".join(
-        f"<tr><td>{html.escape(str(seg))}</td>"
+        f"<tr><td>{html.escape(str(seg))}</td><td>{html.escape(str(group))}</td>"
         f"<td>{float(allocation.credit.sel(segment=seg).sum()) / WAN:,.1f}</td>"
         f"<td>{float(allocation.demand.sel(segment=seg)) / WAN:,.1f}</td></tr>"
-        for seg in allocation.segment.values)
-    checks = "".join(
-        f"<tr><td>{name}</td><td>{a[f'out_of_sample_{name}'] / WAN:,.1f} ± "
-        f"{a[f'out_of_sample_{name}_se'] / WAN:,.1f}</td>"
-        f"<td>{'holds' if a[f'out_of_sample_{name}_holds'] else 'VIOLATED'}</td></tr>"
-        for name in ("pool_cvar", "guarantor_cvar", "budget") if f"out_of_sample_{name}" in a)
-    return (head + f"<table><tr><th>segment</th><th>credit 万元</th><th>demand 万元</th></tr>{rows}</table>"
-            f"<h3>Out-of-sample check (fresh seed)</h3><table><tr><th>constraint</th><th>estimate 万元</th>"
-            f"<th></th></tr>{checks}</table>")
+        for seg, group in zip(allocation.segment.values, allocation.segment_group.values))
+    return (f"<pre>{html.escape(format_allocation(allocation, record))}</pre>"
+            f"<table><tr><th>segment</th><th>option group</th><th>credit 万元</th><th>demand 万元</th></tr>"
+            f"{rows}</table>")
 
 
 def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
-                 frontier: xr.Dataset | None = None) -> Path:
-    """Write the PNG plots, summary.csv (runs) and report.html into `folder`; returns report.html."""
+                 frontier: xr.Dataset | None = None, record: dict | None = None) -> Path:
+    """Write the PNG plots, summary.csv (runs) and report.html into `folder`; returns report.html.
+    An allocation's account comes from `record` (allocation.json's content)."""
     folder = Path(folder)
     kind = ds.riskpool.kind
     sections = [f"<h1>riskpool report: {html.escape(str(ds.attrs.get('scenario_name', '')))}</h1>"]
@@ -117,7 +123,9 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
             f"scenario sha256 {str(ds.attrs.get('scenario_sha256', ''))[:12]} · riskpool "
             f"{ds.attrs.get('riskpool_version', '')} · money in 万元 (10 000 yuan), ± 1 standard error</p>")
     if kind == "allocation":
-        sections += ["<h2>Optimal allocation</h2>", _allocation_table(ds)]
+        if record is None:
+            record = json.loads((folder / "allocation.json").read_text(encoding="utf-8"))
+        sections += ["<h2>Optimal allocation</h2>", _allocation_section(ds, record)]
     elif kind == "twin":
         sections += ["<h2>Operations (SimPy twin)</h2>", f"<pre>{html.escape(format_operations(ds))}</pre>"]
     elif kind == "sweep":
@@ -132,7 +140,8 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
                      "<h2>Loss distributions</h2>", _img(plots.loss_curves(ds, folder / "loss_curves.png")),
                      "<h2>Pool balance over time</h2>", _img(plots.pool_fan(ds, folder / "pool_balance.png"))]
     if frontier is not None:
-        sections += ["<h2>Optimizer frontier</h2>", _img(plots.frontier(frontier, folder / "frontier.png"))]
+        sections += ["<h2>Optimizer frontier</h2>", _img(plots.frontier(frontier, folder / "frontier.png")),
+                     _frontier_table(frontier)]
     if scenario_toml:
         sections += ["<h2>Inputs (the resolved scenario, as run)</h2>",
                      f"<pre>{html.escape(scenario_toml)}</pre>"]

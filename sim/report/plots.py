@@ -91,15 +91,33 @@ def exhaustion_vs_pool(ds: xr.Dataset, path: Path) -> Path | None:
 
 
 def frontier(fr: xr.Dataset, path: Path) -> Path:
-    """Credit supply against the fiscal budget, from the optimizer."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    ok = np.asarray(fr.status.values == "optimal")
-    budget = fr.budget.values / WAN
-    ax.plot(budget[ok], fr.credit_supplied.values[ok] / WAN, marker="o", label="credit supplied")
-    ax.plot(budget[ok], fr.pool_size.values[ok] / WAN, marker="s", label="pool size")
-    ax.set_xlabel("fiscal budget (10 000 yuan)")
-    ax.set_ylabel("10 000 yuan")
-    ax.set_title("Optimizer frontier: credit supply vs budget")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    """Credit supplied against the budget (points the engine verified filled), the budget's split
+    into pool, capital injection and reserve as stacked areas, and the marginal credit per budget yuan."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7.0), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 2]})
+    ok = np.asarray(fr.status.values != "") & np.isfinite(fr.credit_supplied.values)
+    budget = fr.budget.values[ok] / WAN
+    credit = fr.credit_supplied.values[ok] / WAN
+    top.plot(budget, credit, color="black", marker="o", markerfacecolor="white", label="credit supplied")
+    if "verified" in fr:
+        held = np.asarray(fr.verified.values[ok], bool)
+        top.plot(budget[held], credit[held], "o", color="black", label="verified by the engine")
+    top.set_ylabel("credit (10 000 yuan)")
+    top.set_title("Optimizer frontier")
+    twin = top.twinx()
+    twin.plot(budget, fr.marginal_credit.values[ok], color=COLORS["guarantor"], linestyle="--", marker=".",
+              label="marginal credit per budget yuan")
+    twin.set_ylabel("credit per budget yuan", color=COLORS["guarantor"])
+    lines = top.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    top.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
+    top.grid(True, alpha=0.3)
+    split = [fr[v].values[ok] / WAN for v in ("pool_size", "capital_injection", "reserve")]
+    bottom.stackplot(budget, *split, labels=["pool", "guarantor capital injection", "reserve"],
+                     colors=[COLORS["pool"], COLORS["guarantor"], COLORS["government"]], alpha=0.7)
+    bottom.plot(budget, budget, color="black", linewidth=0.8, linestyle=":", label="budget")
+    bottom.set_xlabel("budget (10 000 yuan)")
+    bottom.set_ylabel("budget used (10 000 yuan)")
+    bottom.grid(True, alpha=0.3)
+    bottom.legend(fontsize=8, loc="upper left")
     return _save(fig, path)

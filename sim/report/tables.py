@@ -71,24 +71,127 @@ def format_operations(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+# What one more unit of a row's limit buys, in words (shadow prices are d credit / d limit).
+PRICE_WORDS = {
+    "budget": "each extra 10 000 yuan of budget supports {v} yuan of credit",
+    "guarantor_capital": "each extra 10 000 yuan of guarantor capital supports {v} yuan of credit",
+    "pool_cvar": "the pool's tail binds: each 10 000 yuan of tail claims it need not cover "
+                 "would add {v} yuan",
+    "guarantor_cvar": "the guarantor's tail binds (CVaR of payouts <= capital): "
+                      "{v} yuan of credit per 10 000 yuan",
+    "public_costs_cvar": "the reserve's tail binds: each 10 000 yuan of tail public costs would add {v} yuan",
+    "reguarantor_cvar": "each extra 10 000 yuan of re-guarantor capital supports {v} yuan of credit",
+    "insurer_cvar": "each extra 10 000 yuan of the insurer's cap supports {v} yuan of credit",
+    "appraiser_cvar": "each extra 10 000 yuan of the appraiser's cap supports {v} yuan of credit",
+    "loss_budget": "each extra 10 000 yuan of loss budget supports {v} yuan of credit",
+    "max_credit": "each extra 10 000 yuan of the credit cap adds {v} yuan of credit",
+    "pool_leverage": "the pool's leverage limit binds (price {v} per 10 000 yuan)",
+    "guarantor_leverage": "the guarantor's leverage limit binds (price {v} per 10 000 yuan of guarantees)",
+}
+
+
+def binding_lines(record: dict) -> list[str]:
+    """The binding limits of an allocation with their shadow prices, in words."""
+    prices = dict(record["shadow_prices"], guarantor_capital=record["guarantor_capital_price"])
+    lines = []
+    for name, bound in record["binding"].items():
+        # a tail row of a payer with nothing to pay is tight at 0 = 0 and says nothing
+        if not bound or (name.endswith("_cvar") and prices.get(name, 0.0) == 0.0):
+            continue
+        value = f"{prices.get(name, float('nan')) * 1e4:,.0f}"
+        if name.startswith("demand["):
+            lines.append(f"demand of {name[7:-1]} is met in full (more demand there: "
+                         f"{prices.get(name, float('nan')):,.3g} yuan of credit per yuan)")
+        elif name.startswith("min_credit["):
+            lines.append(f"the minimum credit of {name[11:-1]} binds ({prices[name]:,.3g} per yuan)")
+        else:
+            lines.append(PRICE_WORDS.get(name, name + ": {v}").format(v=value))
+            if name == "guarantor_cvar":
+                lines.append(PRICE_WORDS["guarantor_capital"].format(
+                    v=f"{prices['guarantor_capital'] * 1e4:,.0f}"))
+    return lines
+
+
+def verification_lines(verification: dict | None) -> list[str]:
+    """The engine's verdict on each limit."""
+    if verification is None:
+        return ["not verified by the engine (verify_paths = 0)"]
+    lines = [f"engine verification ({verification['n_paths']:,} paths, seed {verification['seed']}; "
+             "verdict at one-sided 95 %):"]
+    for c in verification["checks"].values():
+        if c["units"] == "probability":
+            est = f"{c['estimate']:.3%} ± {c['standard_error']:.3%}"
+            limit = f"{c['limit']:.3%}"
+        else:
+            est = f"{c['estimate'] / WAN:,.1f} ± {c['standard_error'] / WAN:,.1f} 万元"
+            limit = "none" if c["limit"] == float("inf") else f"{c['limit'] / WAN:,.1f} 万元"
+        lines.append(f"  {c['description']:<56} {est:>26}  limit {limit:>12}  {c['verdict']}")
+    cs = verification["credit_supplied"]
+    lines.append(f"  credit actually supplied {cs['estimate'] / WAN:,.1f} ± {cs['se'] / WAN:,.1f} 万元 of "
+                 f"{cs['planned'] / WAN:,.1f} planned (stop rules cut the rest)")
+    return lines
+
+
 def format_allocation(ds: xr.Dataset, record: dict) -> str:
-    """The optimizer's allocation: credit by segment, binding rows and shadow prices, out-of-sample checks."""
+    """The optimizer's allocation: levers, credit by segment, binding limits with shadow prices,
+    the engine's verification, rounds, stability and multipliers."""
     ds.riskpool.require("allocation")
     a = ds.attrs
-    lines = [f"status {a['status']}: credit supplied {a['credit_supplied'] / WAN:,.1f} 万元, pool "
-             f"{a['pool_size'] / WAN:,.1f} 万元, sharing option {a['chosen_option']!r} ({record['method']}, "
-             f"{record['solver']}; build {record['build_seconds']:.2f} s, "
-             f"solve {record['solve_seconds']:.2f} s)",
-             "", f"{'segment':<34}{'credit 万元':>14}{'demand 万元':>14}"]
+    levers = record["levers"]
+    options = ", ".join(f"{g}: {o}" for g, o in record["chosen_option"].items())
+    lines = [f"status {a['status']}: credit supplied {a['credit_supplied'] / WAN:,.1f} 万元 with budget "
+             f"{a['budget'] / WAN:,.1f} 万元 = pool {levers['pool'] / WAN:,.1f} "
+             f"+ guarantor capital injection "
+             f"{levers['capital_injection'] / WAN:,.1f} + reserve {levers['reserve'] / WAN:,.1f} "
+             f"(+ {(a['budget'] - sum(levers.values())) / WAN:,.1f} unused); sharing {options}",
+             f"({record['method']}, {record['solver']}, {record['n_scenarios']:,} scenarios, tail level "
+             f"{a['alpha']:g}; build {record['build_seconds']:.1f} s, solve {record['solve_seconds']:.1f} s)",
+             "", f"{'segment':<34}{'option':>16}{'credit 万元':>14}{'demand 万元':>14}"]
     for seg in map(str, ds.segment.values):
-        credit = float(ds.credit.sel(segment=seg).sum())
-        lines.append(f"{seg:<34}{credit / WAN:>14,.1f}{float(ds.demand.sel(segment=seg)) / WAN:>14,.1f}")
-    lines += ["", "binding constraints (shadow price = extra credit per extra unit of the limit):"]
-    for name, bound in record["binding"].items():
-        if bound:
-            lines.append(f"  {name:<40} {record['shadow_prices'].get(name, float('nan')):,.4g}")
-    lines += ["", "out-of-sample check (fresh seed), ± 1 s.e.:"]
-    for name, c in record["out_of_sample"].items():
-        lines.append(f"  {name:<16} {c['estimate'] / WAN:,.1f} ± {c['standard_error'] / WAN:,.1f} 万元 "
-                     f"vs limit {c['limit'] / WAN:,.1f}: {'holds' if c['holds'] else 'VIOLATED'}")
+        by_option = ds.credit.sel(segment=seg)
+        credit = float(by_option.sum())
+        option = str(by_option.idxmax("option").values) if credit > 0 else "-"
+        lines.append(f"{seg:<34}{option:>16}{credit / WAN:>14,.1f}"
+                     f"{float(ds.demand.sel(segment=seg)) / WAN:>14,.1f}")
+    lines += ["", "binding limits:"] + [f"  {line}" for line in binding_lines(record)]
+    lines += [""] + verification_lines(record["verification"])
+    if len(record["rounds"]) > 1:
+        lines += ["", f"back-off: {len(record['rounds'])} rounds"]
+        for i, rd in enumerate(record["rounds"], start=1):
+            verdict = "all hold" if rd["verification"] and rd["verification"]["holds"] else "not all hold"
+            tightened = ", ".join(f"{k} {v:.4g}" for k, v in rd["tightened"].items()) or "as posed"
+            lines.append(f"  round {i}: credit {rd['credit_supplied'] / WAN:,.1f} 万元 "
+                         f"({tightened}): {verdict}")
+    if record["verification"] is not None and not record["verification"]["holds"]:
+        lines.append("  the allocation still fails a limit after the last round: do not sign it as is")
+    if record["stability"] is not None:
+        lines += ["", "stability over independent scenario sets (min - max, coefficient of variation):"]
+        for name, s in record["stability"].items():
+            lines.append(f"  {name:<18} {s['min'] / WAN:>12,.1f} - {s['max'] / WAN:>12,.1f} 万元   "
+                         f"CV {s['cv']:.2%}")
+    public = record["expected_public_loss"]
+    capital = ds.attrs["guarantor_capital"]
+    lines += ["", "multipliers:",
+              f"  credit per budget yuan used      "
+              f"{a['credit_supplied'] / max(sum(levers.values()), 1e-9):,.2f}",
+              f"  marginal credit per budget yuan  "
+              f"{record['shadow_prices'].get('budget', float('nan')):,.2f}",
+              f"  credit per expected public-loss yuan "
+              f"{a['credit_supplied'] / public if public > 0 else float('inf'):,.1f}"]
+    if capital > 0:
+        lines.append(f"  guarantees per yuan of guarantor capital {ds.attrs['guarantees'] / capital:,.2f}")
     return "\n".join(lines)
+
+
+def allocation_csv(ds: xr.Dataset, path) -> None:
+    """The allocation as a tidy CSV: one row per segment and option (credit and demand in yuan)."""
+    frame = ds[["credit"]].to_dataframe().reset_index()
+    frame["group"] = frame["segment"].map(dict(zip(ds.segment.values, ds.segment_group.values)))
+    frame["demand"] = frame["segment"].map(dict(zip(ds.segment.values, ds.demand.values)))
+    frame.to_csv(path, index=False, float_format="%.10g")
+
+
+def frontier_csv(fr: xr.Dataset, path) -> None:
+    """The frontier as a tidy CSV: one row per budget (yuan)."""
+    names = [v for v in fr.data_vars if fr[v].dims == ("budget",)]
+    fr[names].to_dataframe().to_csv(path, float_format="%.10g")

@@ -202,3 +202,19 @@ def cvar(losses: np.ndarray, alpha: float, weights: np.ndarray | None = None) ->
         return Estimate(value, math.sqrt((tail_variance + alpha * (value - var) ** 2) / ((1.0 - alpha) * n)))
     excess = w * np.maximum(losses - var, 0.0)
     return Estimate(value, float(excess.std(ddof=1)) / math.sqrt(n) / (1.0 - alpha) if n > 1 else math.nan)
+
+
+# One-sided 95 %: the normal quantile a verdict's confidence bound uses.
+VERDICT_Z = 1.645
+VERDICTS = ("holds", "within noise", "violated")
+
+
+def verdict(estimate: Estimate, limit: float, z: float = VERDICT_Z) -> str:
+    """A limit checked against an estimate at a one-sided confidence bound: "holds" when
+    value + z se <= limit, "violated" when value - z se > limit, else "within noise"."""
+    value, se = estimate
+    if value + z * se <= limit:
+        return "holds"
+    if value - z * se > limit:
+        return "violated"
+    return "within noise"

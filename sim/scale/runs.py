@@ -21,6 +21,9 @@ from sim.results.dataset import build_dataset
 from sim.scale.executor import map_blocks
 
 Progress = Callable[[int], None]
+# Paths per block of a loss-only run when none is asked for: a loss-only path costs ~1 us, so the
+# scenario's block size (sized for the waterfall) would spend a visible share starting thread lanes.
+LOSS_BLOCK = 65_536
 
 
 def _spec_block(plans: tuple, j: int, key: np.uint64, first_path: int, n: int, n_lanes: int) -> PathOutputs:
@@ -131,15 +134,15 @@ def run_losses(
 
     Parameters
     ----------
-    As `run`.
+    As `run`; `block_size` defaults to 65 536 paths here (a loss-only path is cheap).
 
     Returns
     -------
     numpy.ndarray
         Shape (n_paths,), yuan.
     """
-    spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, block_size=block_size, method=method,
-                           portfolio=portfolio)
+    spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, method=method, portfolio=portfolio,
+                           block_size=LOSS_BLOCK if block_size is None else block_size)
     segment = np.zeros(spec.plan.amount.size, np.int64)
     return segment_losses_by_path(spec, segment, 1, threads=threads, scheduler=scheduler,
                                   progress=progress)[:, 0]

@@ -238,7 +238,7 @@ def test_optimizer_scenarios_on_the_cluster_are_identical(client):
     here = segment_losses(sc, pf, options, [0, 600, 1000], n_paths=1500, seed=4)
     there = segment_losses(sc, pf, options, [0, 600, 1000], n_paths=1500, seed=4, scheduler=client)
     np.testing.assert_array_equal(here.party_loss, there.party_loss)
-    np.testing.assert_array_equal(here.other_fiscal_cost, there.other_fiscal_cost)
+    np.testing.assert_array_equal(here.public_costs, there.public_costs)
 
 
 def test_sweep_into_a_zarr_store_is_identical(client, tmp_path):

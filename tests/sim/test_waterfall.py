@@ -58,6 +58,7 @@ def test_pool_runs_dry_mid_way_and_the_bank_carries_the_rest():
     assert got["bank"] == pytest.approx(3 * 200_000 + 100_000 + 200_000, abs=1e-6)
     assert got["guarantor"] == pytest.approx(1_800_000, abs=1e-6)
     assert out.exhausted[0]
+    assert out.short[0, PARTIES.index("pool")] and out.short[0].sum() == 1
     np.testing.assert_allclose(out.pool_balance[0, [0, 1, 2, 3, 4, 23]],
                                [300_000, 300_000, 100_000, 100_000, 0, 0])
 
@@ -83,6 +84,7 @@ def test_guarantor_capital_exhausted():
     assert got["guarantor"] == pytest.approx(M, abs=1e-6)
     assert got["bank"] == pytest.approx(600_000 + 200_000 + 600_000, abs=1e-6)
     assert out.guarantor_capital[0, -1] == pytest.approx(0.0, abs=1e-6)
+    assert out.short[0, PARTIES.index("guarantor")] and not out.short[0, PARTIES.index("pool")]
 
 
 def test_guarantor_leverage_limits_which_loans_are_guaranteed():
@@ -104,6 +106,8 @@ def test_pool_caps(caps, pool_paid):
     assert got["pool"] == pytest.approx(pool_paid, abs=1e-6)
     assert got["bank"] == pytest.approx(600_000 + 600_000 - pool_paid, abs=1e-6)
     assert not out.exhausted[0]
+    # a per-loan cap is the contract, not money running out; a cumulative cap reached is
+    assert out.short[0, PARTIES.index("pool")] == ("cumulative_cap" in caps)
 
 
 def test_insurer_total_cap_falls_back_to_bank():
@@ -115,6 +119,7 @@ def test_insurer_total_cap_falls_back_to_bank():
     assert got["insurer"] == pytest.approx(700_000, abs=1e-6)
     assert got["appraiser"] == pytest.approx(200_000, abs=1e-6)
     assert got["bank"] == pytest.approx(60_000 + 200_000 + 40_000, abs=1e-6)
+    assert out.short[0, PARTIES.index("insurer")] and not out.short[0, PARTIES.index("appraiser")]
 
 
 def test_stop_rule_stops_later_loans():
