@@ -19,7 +19,7 @@ pytestmark = pytest.mark.benchmark(group="W5 optimizer")
 def random_problem(n_scenarios: int):
     """The optimizer tests' random instance at 12 segments x 4 options, CVaR 99 %,
     guarantor capital at 80 % of its CVaR at full demand."""
-    from tests.models.test_optimize import random_problem as instance
+    from tests.sim.test_optimize_model import random_problem as instance
 
     return instance(n_scenarios, n_segments=12, n_options=4, alpha=0.99, capital_share=0.8)
 
