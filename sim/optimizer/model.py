@@ -318,9 +318,8 @@ class AllocationProblem:
     def public_loss(self) -> np.ndarray:
         """(n_segments, n_options): expected public net loss per yuan (every public payer and fiscal item)."""
         total = self.pool_claims + self.guarantor_claims + self.public_costs
-        for j in ("reguarantor",):
-            if j in self.capped_claims:
-                total = total + self.capped_claims[j]
+        if "reguarantor" in self.capped_claims:  # a state fund; insurer and appraiser are private
+            total = total + self.capped_claims["reguarantor"]
         return total.mean(axis=0)
 
 

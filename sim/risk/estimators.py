@@ -25,7 +25,8 @@ paths x_1..x_n (every estimator is the plain, unnormalised IS one):
   over the sample points (the optimizer's constraint function).
 
 A weight vector of ones is plain Monte Carlo: it is detected and gives the
-unweighted numbers to the bit.
+unweighted numbers to the bit. `verdict` checks a limit against an estimate
+at a one-sided 95 % confidence bound (holds / within noise / violated).
 """
 
 from __future__ import annotations
