@@ -18,17 +18,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
-
-PARTIES: tuple[str, ...] = (
-    "bank",
-    "pool",
-    "guarantor",
-    "insurer",
-    "appraiser",
-    "reguarantor",
-    "government",
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
+
+from models.parties import PARTIES
+from models.tail import parse_tail
+
 STAGES: tuple[str, ...] = ("startup", "growth", "mature")
 
 Money = Annotated[float, Field(ge=0)]
@@ -290,6 +292,13 @@ class Simulation(_Model):
     quantiles: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=1)] = [
         0.5, 0.9, 0.95, 0.99, 0.999,
     ]
+    tail: str = "off"  # the far-tail event to importance-sample (grammar: models.tail)
+
+    @field_validator("tail")
+    @classmethod
+    def _tail_grammar(cls, value: str) -> str:
+        parse_tail(value)
+        return value.strip()
 
     @model_validator(mode="after")
     def _period_divides_horizon(self) -> Simulation:

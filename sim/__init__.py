@@ -9,6 +9,8 @@ The front door::
     ds.riskpool.estimate("loss_es", party="bank", quantile=0.99)
     losses = sim.run_losses(sc, n_paths=20_000)      # gross loss per path, yuan
     sw = sim.sweep(sc, {"contract.pool.size": [20e6, 40e6]}, n_paths=5_000)
+    sz = sim.size(sc, target=0.01)                   # smallest pool dry in <= 1 % of paths
+    sz.riskpool.required_pool()                      # (yuan, its standard error)
     outcome = sim.optimize(sc, budget=20e6)          # allocation of credit and pool
     twin = sim.run_twin(sc, n_paths=500)             # SimPy operational twin
 
@@ -26,7 +28,8 @@ from models.scenario import load_scenario  # noqa: E402
 from sim.optimizer.allocation import optimize  # noqa: E402
 from sim.results import accessor as _accessor  # noqa: E402, F401  (registers ds.riskpool)
 from sim.scale.runs import run, run_losses  # noqa: E402
+from sim.scale.sizing import size_pool as size  # noqa: E402
 from sim.scale.sweep import run_sweep as sweep  # noqa: E402
 from sim.twin.run import run_twin  # noqa: E402
 
-__all__ = ["load_scenario", "optimize", "run", "run_losses", "run_twin", "sweep"]
+__all__ = ["load_scenario", "optimize", "run", "run_losses", "run_twin", "size", "sweep"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from models.scenario import Scenario, ScenarioError, load_scenario, to_toml
+from models.tail import parse_tail
 from sim.report.html import write_report
 from sim.results.io import OutputError, atomic_folder, write_json, write_netcdf
 from sim.scale.executor import resolve_scheduler
@@ -23,6 +24,29 @@ set_option = click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE",
     help="Override a scenario key by its dotted path, e.g. --set contract.pool.size=60e6 (repeatable).",
 )
+
+
+def _check_tail(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_tail(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value.strip()
+
+
+tail_option = click.option(
+    "--tail", callback=_check_tail, metavar="EVENT",
+    help="Importance-sample a far-tail event: pool_dry, guarantor_dry, QUANTITY>=AMOUNT "
+         "(gross_loss, fiscal_cost or a party, yuan; e.g. 'gross_loss>=2e8', 'bank>=5e7'), or off "
+         "(plain Monte Carlo). Default: the scenario's simulation.tail.",
+)
+
+
+def with_tail(overrides: tuple[str, ...], tail: str | None) -> tuple[str, ...]:
+    """The --set overrides plus simulation.tail from --tail (applied last: the option wins)."""
+    return overrides if tail is None else (*overrides, f'simulation.tail="{tail}"')
 
 
 def fail(message: str) -> None:

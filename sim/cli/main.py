@@ -10,6 +10,7 @@ import click
 from sim.cli.optimize import optimize
 from sim.cli.report import report
 from sim.cli.run import portfolio, run, validate
+from sim.cli.size import size
 from sim.cli.sweep import sweep
 
 
@@ -21,11 +22,12 @@ def cli() -> None:
     Start with:
       riskpool validate scenarios/shijiazhuang_score_loan.toml
       riskpool run scenarios/shijiazhuang_score_loan.toml --paths 20000
+      riskpool size scenarios/shijiazhuang_score_loan.toml --target 0.01
     Scenario keys are documented in scenarios/README.md.
     """
 
 
-for command in (validate, run, sweep, optimize, report, portfolio):
+for command in (validate, run, sweep, size, optimize, report, portfolio):
     cli.add_command(command)
 
 

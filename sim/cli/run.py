@@ -14,6 +14,8 @@ from sim.cli.common import (
     load_or_fail,
     results_folder,
     set_option,
+    tail_option,
+    with_tail,
     write_results,
 )
 from sim.engine.plan import build_portfolio
@@ -47,16 +49,22 @@ def validate(scenario: str, overrides: tuple[str, ...]) -> None:
               help="des: review time per claim, days.")
 @click.option("--approval-days", type=click.FloatRange(min=0, max=30, max_open=True), default=0.0,
               help="des: loan review and approval time, days.")
+@tail_option
 @common_run_options
 def run(scenario: str, engine: str, reviewers: int | None, review_days: float, approval_days: float,
-        paths: int | None, seed: int | None, threads: int | None, out: str | None, quiet: bool,
-        scheduler: str | None, overrides: tuple[str, ...]) -> None:
+        tail: str | None, paths: int | None, seed: int | None, threads: int | None, out: str | None,
+        quiet: bool, scheduler: str | None, overrides: tuple[str, ...]) -> None:
     """Simulate a scenario, print the per-party table and write the results folder
     (results.nc, summary.json/csv, scenario.toml, PNG plots, report.html).
 
+    With --tail, paths are importance-sampled towards a rare event and every
+    estimate is weighted by the paths' likelihood ratios, e.g. --tail pool_dry.
+
     With --engine des, the SimPy twin runs the scheme month by month (use fewer
     paths, e.g. --paths 2000) and reports reimbursement delays and claim queues."""
-    sc = load_or_fail(scenario, overrides)
+    sc = load_or_fail(scenario, with_tail(overrides, tail))
+    if engine == "des" and sc.simulation.tail != "off":
+        fail("--engine des runs plain Monte Carlo: use --tail off (importance sampling is the mc engine's)")
     n_paths = paths or (sc.simulation.n_paths if engine == "mc" else 2000)
     target = results_folder(sc, out, "" if engine == "mc" else "-des")
     try:

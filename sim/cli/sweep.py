@@ -16,6 +16,8 @@ from sim.cli.common import (
     fail,
     load_or_fail,
     results_folder,
+    tail_option,
+    with_tail,
     write_folder,
     write_results,
 )
@@ -33,9 +35,10 @@ from sim.scale.sweep_store import require_zarr
 @click.option("--zarr", "to_zarr", is_flag=True,
               help="Write each point to its own region of OUT/results.zarr as it completes, instead of "
                    "holding the sweep in memory and writing results.nc (for sweeps of very many points).")
+@tail_option
 @common_run_options
-def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, paths: int | None, seed: int | None,
-          threads: int | None, out: str | None, quiet: bool, scheduler: str | None,
+def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, tail: str | None, paths: int | None,
+          seed: int | None, threads: int | None, out: str | None, quiet: bool, scheduler: str | None,
           overrides: tuple[str, ...]) -> None:
     """Run the cartesian product of swept keys with common random numbers.
 
@@ -45,7 +48,7 @@ def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, paths: int | None
         --grid contract.pool.size=20e6,40e6,60e6,80e6 --grid sharing=2:2:6,4321,bank20
     The Dataset's dimensions are the keys' short names (pool_size, sharing).
     """
-    sc = load_or_fail(scenario, overrides)
+    sc = load_or_fail(scenario, with_tail(overrides, tail))
     try:
         axes = sweep_axes(sc, parse_grid(grid))
         n_points = len(point_scenarios(sc, axes))

@@ -11,7 +11,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from sim.engine.outputs import PathOutputs
+from sim.engine.outputs import PathOutputs, allocate_outputs
 from sim.engine.plan import Plan
 from sim.engine.sampling import (
     draw_factors,
@@ -54,7 +54,7 @@ def lanes_for(threads: int | None) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _simulate_lane(plan, key, first_path, out, lane, n_lanes):
+def _simulate_lane(plan, key, first_path, out, spare, lane, n_lanes):
     n_paths = out.gross_loss.size
     n_loans = plan.amount.size
     scratch = draw_scratch(plan)
@@ -66,16 +66,23 @@ def _simulate_lane(plan, key, first_path, out, lane, n_lanes):
     d = draw_plan(plan)
     for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
-            n, z = sample_path_losses(d, key, first_path + p, True, scratch)
+            n, z, log_ratio = sample_path_losses(d, key, first_path + p, True, scratch)
             out.systematic[p] = z
+            out.weight[p] = np.exp(log_ratio)
             settle_path(plan, p, n, scratch.loan, scratch.month, scratch.ead, scratch.rec, paid, keys,
-                        year_guarantor, loan_default_month, firm_subsidy, out)
+                        year_guarantor, loan_default_month, firm_subsidy, out, False)
+            if out.exhausted[p]:  # the required pool needs the path settled with an unlimited pool
+                spare.period_defaults[lane, :] = 0
+                settle_path(plan, lane, n, scratch.loan, scratch.month, scratch.ead, scratch.rec, paid, keys,
+                            year_guarantor, loan_default_month, firm_subsidy, spare, True)
+                out.required_pool[p] = spare.required_pool[lane]
 
 
 def simulate_block(plan: Plan, key: np.uint64, first_path: int, out: PathOutputs, n_lanes: int) -> None:
     """Simulate paths first_path .. first_path + len(out) - 1 into `out` rows,
     on `n_lanes` threads."""
-    run_lanes(_simulate_lane, n_lanes, out.gross_loss.size, plan, key, first_path, out)
+    spare = allocate_outputs(max(1, int(n_lanes)), out.pool_balance.shape[1])  # a row per lane
+    run_lanes(_simulate_lane, n_lanes, out.gross_loss.size, plan, key, first_path, out, spare)
 
 
 @njit(cache=True, nogil=True)
@@ -96,11 +103,11 @@ def _loss_lane(plan, key, first_path, want_month, segment, out, lane, n_lanes):
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
             path = first_path + p
             if not fixed:
-                n, _ = sample_path_losses(d, key, path, want_month, scratch)
+                n, _, _ = sample_path_losses(d, key, path, want_month, scratch)
                 for k in range(n):
                     out[p, segment[loans[k]]] += scratch.ead[k] * (1.0 - scratch.rec[k])
                 continue
-            z, sqrt_w = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, sector_factor)
+            z, sqrt_w, _ = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, d.tail, sector_factor)
             n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, False, loans, scratch.month,
                                        scratch.batch)
             if n_segments == 1:  # a local sum: adding to out[p, 0] per default costs 0.2 us a W1 path

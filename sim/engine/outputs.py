@@ -15,6 +15,7 @@ PathOutputs = namedtuple(
         "gross_loss", "party_loss", "n_defaults", "defaulted_amount", "credit", "n_originated",
         "stop_month", "exhausted", "subsidy", "compensation", "reward", "fiscal_cost",
         "bank_income", "systematic", "period_defaults", "pool_balance", "guarantor_capital", "short",
+        "required_pool", "required_capital", "weight",
     ],
 )
 
@@ -32,6 +33,10 @@ def allocate_outputs(n_paths: int, n_periods: int) -> PathOutputs:
         pool_balance=f(n_paths, n_periods), guarantor_capital=f(n_paths, n_periods),
         # a payer could not pay in full on the path: its balance, capital or cumulative cap ran out
         short=np.zeros((n_paths, len(PARTIES)), np.bool_),
+        # the smallest initial pool and guarantor capital that pay every claim (sim.engine.waterfall)
+        required_pool=f(n_paths), required_capital=f(n_paths),
+        # the path's likelihood ratio dP/dQ (1 without importance sampling; sim.engine.importance)
+        weight=np.ones(n_paths),
     )
 
 

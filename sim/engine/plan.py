@@ -46,6 +46,11 @@ Plan = namedtuple(
         "n_event_years",
         # copula
         "load_systematic", "load_sector", "load_idiosyncratic", "t_dof", "n_sectors", "n_firms",
+        # importance sampling (sim.engine.importance): factor mean shifts
+        # [systematic, sector 0, ...], the chi2 mixing draw's scale and the
+        # defensive mixture's share of plain paths; zeros and 1 for plain
+        # Monte Carlo
+        "tail_shift", "tail_mixing", "tail_defensive",
         # sparse sampler buckets: bucket k holds plan loans
         # bucket_ptr[k] .. bucket_ptr[k + 1] - 1, sorted by threshold;
         # bucket_pos and bucket_bounds as sim.engine.bucket_bounds describes
@@ -296,6 +301,7 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
         load_sector=float(np.sqrt(dm.rho_sector)),
         load_idiosyncratic=load_idiosyncratic,
         t_dof=float(t_dof), n_sectors=int(n_sectors), n_firms=int(firm.max() + 1 if firm.size else 0),
+        tail_shift=np.zeros(1 + n_sectors), tail_mixing=1.0, tail_defensive=0.0,
         bucket_ptr=bucket_ptr, bucket_threshold=bucket_threshold,
         bucket_sector=bucket_sector, bucket_pos=bucket_positions(bucket_ptr, threshold),
         bucket_bounds=bounds, sparse=sparse,

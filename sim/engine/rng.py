@@ -28,6 +28,7 @@ STREAM_SKIP = 5
 STREAM_ACCEPT = 6
 STREAM_SKIP_TAIL = 7
 STREAM_RECOVERY = 8
+STREAM_TAIL_COMPONENT = 9  # importance sampling: which component of the defensive mixture draws a path
 
 
 @njit(cache=True, inline="always")

@@ -1,8 +1,9 @@
 """Monte Carlo runs in process: paths in blocks, each path a pure function of
 (run key, path index), per-path results written to arrays and summarised
 afterwards in path order, so any thread count or block size gives
-bit-identical results. `RunSpec` is what a run is: the compiled plan, its
-path count, seed, block size and sampler, resolved against the scenario's
+bit-identical results. `RunSpec` is what a run is: the compiled plan (with
+its sampling measure when a tail event is importance-sampled), its path
+count, seed, block size and sampler, resolved against the scenario's
 [simulation] settings and checked once.
 """
 
@@ -16,6 +17,8 @@ from numba import njit
 
 from models.portfolio import Portfolio
 from models.scenario import Scenario
+from models.tail import TailEvent, parse_tail
+from sim.engine.importance import TailShift, choose_shift, tilted
 from sim.engine.lanes import lanes_for, loss_block, simulate_block
 from sim.engine.outputs import PathOutputs, allocate_outputs, slice_outputs
 from sim.engine.plan import Plan, build_portfolio, compile_plan
@@ -39,13 +42,19 @@ class RunSpec:
     seed: int
     block_size: int
     method: str
+    tail: TailEvent | None = None
+    sampling: TailShift | None = None
 
     @classmethod
     def resolve(cls, scenario: Scenario, *, n_paths: int | None = None, seed: int | None = None,
                 block_size: int | None = None, method: str | None = None,
-                portfolio: Portfolio | None = None) -> RunSpec:
+                portfolio: Portfolio | None = None, importance: bool = True,
+                tail_target: float | None = None) -> RunSpec:
         """Fill what is not given from the scenario's [simulation] settings
-        (`portfolio` from its own book), check it and compile the plan."""
+        (`portfolio` from its own book), check it and compile the plan; with
+        a tail event in `simulation.tail` (and `importance`), choose the
+        sampling measure for it (`sim.engine.importance`; `tail_target`: aim
+        at the event's score passing its (1 - target) quantile)."""
         sim = scenario.simulation
         n_paths = sim.n_paths if n_paths is None else int(n_paths)
         seed = sim.seed if seed is None else int(seed)
@@ -56,7 +65,12 @@ class RunSpec:
         if method not in METHODS:
             raise ValueError(f"method must be 'sparse' or 'dense' (got {method!r})")
         portfolio = build_portfolio(scenario) if portfolio is None else portfolio
-        return cls(compile_plan(scenario, portfolio, method), n_paths, seed, block_size, method)
+        plan = compile_plan(scenario, portfolio, method)
+        tail = parse_tail(sim.tail) if importance else None
+        if tail is None:
+            return cls(plan, n_paths, seed, block_size, method)
+        sampling = choose_shift(plan, tail, seed, tail_target)
+        return cls(tilted(plan, sampling), n_paths, seed, block_size, method, tail, sampling)
 
     @property
     def key(self) -> np.uint64:
@@ -144,7 +158,7 @@ def _settle_given(plan, loans, months, recoveries, out):
     fill_exposures(draw_plan(plan), n, loans, months, ead)
     settle_path(plan, 0, n, loans, months, ead, recoveries, np.zeros((max(n, 1), out.party_loss.shape[1])),
                 np.zeros(max(n, 1) * N_EVENT_TYPES, np.int64), np.zeros(plan.n_event_years),
-                np.full(plan.amount.size, -1, np.int64), np.zeros(max(plan.n_firms, 1)), out)
+                np.full(plan.amount.size, -1, np.int64), np.zeros(max(plan.n_firms, 1)), out, False)
 
 
 def settle_given_defaults(plan: Plan, loans, months, recoveries) -> PathOutputs:

@@ -4,6 +4,10 @@ when, and what each default recovers.
 Latent variable of loan i on a path (Gaussian copula, sqrt_w = 1):
     X_i = (a Z + b S_k(i) + c eps_i) / sqrt_w,   a^2 + b^2 + c^2 = 1
 For the Student-t copula sqrt_w = sqrt(chi2_nu / nu), one draw per path.
+Under importance sampling (`sim.engine.importance`) Z and the S_k are drawn
+with shifted means and chi2_nu with a scale (on most paths: a defensive
+mixture); the path carries the likelihood ratio of those draws, nothing
+else changes.
 Loan i defaults in the first month t of its life with U_i <= F_i(t), U_i the
 copula's uniform of X_i and F_i its cumulative PD curve (models.scoring).
 
@@ -40,6 +44,7 @@ from sim.engine.rng import (
     STREAM_SKIP,
     STREAM_SKIP_TAIL,
     STREAM_SYSTEMATIC,
+    STREAM_TAIL_COMPONENT,
     exponential_fast,
     exponential_from_bits,
     exponential_rare,
@@ -65,6 +70,7 @@ DrawPlan = namedtuple(
         "threshold", "sector", "start", "life", "hazard", "clock",
         "bucket_ptr", "bucket_threshold", "bucket_sector", "bucket_pos", "bucket_bounds",
         "amount", "term", "product", "amortizing", "recovery_mean", "recovery_sd", "recovery_downturn",
+        "tail",
     ],
 )
 
@@ -77,22 +83,48 @@ def draw_plan(plan):
         plan.sparse, plan.threshold, plan.sector, plan.start, plan.life, plan.hazard, plan.clock,
         plan.bucket_ptr, plan.bucket_threshold, plan.bucket_sector, plan.bucket_pos, plan.bucket_bounds,
         plan.amount, plan.term, plan.product, plan.amortizing, plan.recovery_mean, plan.recovery_sd,
-        plan.recovery_downturn,
+        plan.recovery_downturn, (plan.tail_shift, plan.tail_mixing, plan.tail_defensive),
     )
 
 
 @njit(cache=True)
-def draw_factors(key, path, n_sectors, load_sector, t_dof, sector_factor):
+def draw_factors(key, path, n_sectors, load_sector, t_dof, tail, sector_factor):
     """Systematic factor Z, sector factors (written to `sector_factor`; zeros
-    when their loading is 0, as they then move nothing) and sqrt_w, the
-    Student-t mixing scale (1 for the Gaussian copula)."""
-    z = std_normal(key, path, STREAM_SYSTEMATIC, 0)
+    when their loading is 0, as they then move nothing), sqrt_w, the
+    Student-t mixing scale (1 for the Gaussian copula), and the log of the
+    path's likelihood ratio dP/dQ.
+
+    `tail` = (shift, mixing, defensive): Q is the defensive mixture
+    `defensive` P + (1 - `defensive`) G, G drawing Z ~ N(shift[0], 1),
+    S_k ~ N(shift[1 + k], 1) and chi2_nu times `mixing`
+    (`sim.engine.importance`). With no shift and mixing 1 (plain Monte
+    Carlo) the draws are P's, to the bit, and the log ratio is 0."""
+    shift, mixing, defensive = tail
+    tilted = mixing != 1.0
+    for k in range(shift.size):
+        tilted |= shift[k] != 0.0
+    # the path's component: G, or P itself with probability `defensive`
+    on = tilted and uniform(key, path, STREAM_TAIL_COMPONENT, 0) >= defensive
+    mu = shift[0]
+    z = std_normal(key, path, STREAM_SYSTEMATIC, 0) + (mu if on else 0.0)
+    log_g = mu * (z - 0.5 * mu)  # log dG/dP of the factors: phi(z - mu) / phi(z), ...
     for k in range(n_sectors):
-        sector_factor[k] = std_normal(key, path, STREAM_SECTOR, k) if load_sector != 0.0 else 0.0
+        if load_sector != 0.0:
+            mu = shift[1 + k]
+            sector_factor[k] = std_normal(key, path, STREAM_SECTOR, k) + (mu if on else 0.0)
+            log_g += mu * (sector_factor[k] - 0.5 * mu)
+        else:
+            sector_factor[k] = 0.0
     sqrt_w = 1.0
     if t_dof > 0.0:
-        sqrt_w = math.sqrt(2.0 * gamma_draw(key, path, STREAM_MIXING, 0, 0.5 * t_dof) / t_dof)
-    return z, sqrt_w
+        chi2 = 2.0 * gamma_draw(key, path, STREAM_MIXING, 0, 0.5 * t_dof) * (mixing if on else 1.0)
+        sqrt_w = math.sqrt(chi2 / t_dof)
+        if mixing != 1.0:  # ... times the scaled chi2 density over the chi2 density
+            log_g -= 0.5 * t_dof * math.log(mixing) + 0.5 * chi2 * (1.0 / mixing - 1.0)
+    if not tilted:
+        return z, sqrt_w, 0.0
+    # dP/dQ = 1 / (defensive + (1 - defensive) dG/dP), at most 1 / defensive
+    return z, sqrt_w, -math.log(defensive + (1.0 - defensive) * math.exp(min(log_g, 700.0)))
 
 
 @njit(cache=True)
@@ -304,14 +336,14 @@ def draw_scratch(plan):
 def sample_path_losses(d, key, path, want_month, scratch):
     """One path: factors, the defaults (scratch.loan, scratch.month), and each
     default's exposure and recovery fraction (scratch.ead, scratch.rec).
-    Returns (number of defaults, systematic factor z).
+    Returns (number of defaults, systematic factor z, log likelihood ratio).
 
     Without `want_month` the months are not drawn (scratch.month is left as
     it was), which only a caller that needs neither event timing nor
     amortising exposures may ask for (see `needs_months`); the defaults are
     the same."""
     sector_factor, def_loan, ead, rec = scratch.sector_factor, scratch.loan, scratch.ead, scratch.rec
-    z, sqrt_w = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, sector_factor)
+    z, sqrt_w, log_ratio = draw_factors(key, path, d.n_sectors, d.load_sector, d.t_dof, d.tail, sector_factor)
     if d.sparse:
         n = sample_defaults_sparse(d, key, path, z, sector_factor, sqrt_w, want_month, def_loan,
                                    scratch.month, scratch.batch)
@@ -330,7 +362,7 @@ def sample_path_losses(d, key, path, want_month, scratch):
             rec[k] = recovery_fraction(key, path, i, z, mean[i], downturn[p], sd[p])
         else:
             rec[k] = mean[i]
-    return n, z
+    return n, z, log_ratio
 
 
 @njit(cache=True, inline="always")

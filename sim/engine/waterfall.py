@@ -23,6 +23,19 @@ Rules (months are calendar months; a default in month tau):
   defaults, credit and income are dropped.
 Events after the horizon (claims, recoveries) are still settled: losses are
 ultimate, while balances are reported per period within the horizon.
+
+Required pool and capital. Until its first short claim a pool of initial
+size P0 holds P0 + g(t), where g (recoveries and "add" top-ups in, claims
+out, and "to_target" top-ups g <- max(g, 0)) does not depend on P0: a
+finite pool behaves like an unlimited one until it first runs dry. So the
+path's required pool R = max(0, max over pool claims of (claim - g before
+it)) is the smallest P0 that never runs dry, and the pool runs dry on the
+path exactly when P0 < R. A settle with `unlimited_pool` (P0 = 0, claims
+never cut, the balance may go negative) gives R on every path; a finite
+settle gives it wherever the pool did not run dry. The guarantor's
+required capital is the same maximum for its payouts (exact where its
+capital did not run out; beyond, a lower bound above the capital).
+
 Fiscal cost = net losses of the pool, the government and the (state)
 re-guarantor + interest subsidies + guarantee compensation + bank rewards.
 """
@@ -205,8 +218,9 @@ def _forget_default_months(n_def, def_loan, loan_default_month):
 
 @njit(cache=True, inline="always")
 def _write_outputs(plan, p, out, limit, stop_month, exhausted, n_defaults, defaulted_amount, gross, loss,
-                   lost_margin, subsidy, compensation, reward):
+                   lost_margin, subsidy, compensation, reward, required):
     """Write path row `p` of `out` (money in yuan) from the settled path's totals."""
+    out.required_pool[p], out.required_capital[p] = required
     out.gross_loss[p] = gross
     out.party_loss[p, :] = loss
     out.n_defaults[p] = n_defaults
@@ -225,7 +239,7 @@ def _write_outputs(plan, p, out, limit, stop_month, exhausted, n_defaults, defau
 
 @njit(cache=True, inline="always")
 def _close_path(plan, p, out, stop_month, exhausted, n_defaults, defaulted_amount, gross, loss, lost_margin,
-                year_guarantor, n_def, def_loan, loan_default_month, firm_subsidy):
+                year_guarantor, n_def, def_loan, loan_default_month, firm_subsidy, required):
     """The path's fiscal flows once every event is settled (yuan), its outputs, and the scratch reset."""
     horizon = plan.horizon
     limit = horizon if stop_month < 0 else min(stop_month, horizon)
@@ -236,24 +250,39 @@ def _close_path(plan, p, out, stop_month, exhausted, n_defaults, defaulted_amoun
                              plan.subsidy_cap_firm, loan_default_month, firm_subsidy)
     _forget_default_months(n_def, def_loan, loan_default_month)
     _write_outputs(plan, p, out, limit, stop_month, exhausted, n_defaults, defaulted_amount, gross, loss,
-                   lost_margin, subsidy, compensation, reward)
+                   lost_margin, subsidy, compensation, reward, required)
+
+
+@njit(cache=True, inline="always")
+def _pay_from_balance(pay, balance, need, cut):
+    """A claim `pay` (yuan) on a `balance`: (what is paid, balance left, the
+    largest claim-over-balance so far, short), cut to the balance when `cut`."""
+    need = max(need, pay - balance)
+    short = cut and pay > balance
+    if short:
+        pay = balance
+    return pay, balance - pay, need, short
 
 
 @njit(cache=True)
 def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
-                loan_default_month, firm_subsidy, out):
+                loan_default_month, firm_subsidy, out, unlimited_pool):
     """Settle the `n_def` defaults of path row `p` and write its outputs.
 
     `ead` and `rec` hold each default's exposure (yuan) and recovery fraction;
     the other arrays are scratch of at least the sizes the plan implies.
+    With `unlimited_pool` the pool starts empty and pays every claim in full
+    (only its required pool, out.required_pool[p], is then meant to be read).
     """
     horizon = plan.horizon
+    pool0 = 0.0 if unlimited_pool else plan.pool_size
+    pool_need, capital_need = -np.inf, -np.inf  # largest claim over balance (yuan)
     n_keys = _event_keys(n_def, def_loan, def_month, rec, plan.product, plan.shares, plan.guaranteed,
                          plan.recovery_lag, plan.party_lag, paid, keys)
     order = np.sort(keys[:n_keys])
     pool_row, guarantor_row = out.pool_balance[p], out.guarantor_capital[p]
     loss, paid_total = np.zeros(paid.shape[1]), np.zeros(paid.shape[1])  # yuan by party
-    pool, guarantor = plan.pool_size, plan.guarantor_capital
+    pool, guarantor = pool0, plan.guarantor_capital
     next_top_up, next_period = plan.top_up_every, 0
     stop_month, n_defaults, exhausted = -1, 0, False
     cum_ead, cum_comp = 0.0, 0.0  # what the stop rule compares with the credit originated
@@ -269,7 +298,7 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
             continue
         pool, next_top_up, next_period = _advance(
             month, pool, guarantor, next_top_up, next_period, horizon, plan.period_months,
-            plan.top_up_mode, plan.top_up_amount, plan.top_up_every, plan.pool_size, pool_row, guarantor_row)
+            plan.top_up_mode, plan.top_up_amount, plan.top_up_every, pool0, pool_row, guarantor_row)
         share = plan.shares[plan.product[i]]
         exposure = ead[k]
         originated = plan.originated_cum[min(month, horizon)]  # credit (yuan) originated by `month`
@@ -296,14 +325,12 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
             pay = min(due, plan.cap_total[party] - paid_total[party])
             short = pay < due  # its cumulative cap is reached
             if party == POOL:
-                if pay > pool:
-                    exhausted = short = True
-                    pay = pool
-                pool -= pay
+                pay, pool, pool_need, dry = _pay_from_balance(pay, pool, pool_need, not unlimited_pool)
+                exhausted |= dry
+                short |= dry
             elif party == GUARANTOR:
-                short |= pay > guarantor
-                pay = min(pay, guarantor)
-                guarantor -= pay
+                pay, guarantor, capital_need, dry = _pay_from_balance(pay, guarantor, capital_need, True)
+                short |= dry
                 year_guarantor[(month - 1) // 12] += pay
             if short:
                 out.short[p, party] = True
@@ -314,7 +341,8 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
                 if _stop_passed(stop_month, cum_comp, plan.stop_compensation_rate, originated):
                     stop_month = min(month, horizon)
     _advance(horizon + 1, pool, guarantor, next_top_up, next_period, horizon, plan.period_months,
-             plan.top_up_mode, plan.top_up_amount, plan.top_up_every, plan.pool_size, pool_row, guarantor_row)
+             plan.top_up_mode, plan.top_up_amount, plan.top_up_every, pool0, pool_row, guarantor_row)
+    required = (max(0.0, pool0 + pool_need), max(0.0, plan.guarantor_capital + capital_need))
     _close_path(plan, p, out, stop_month, exhausted, n_defaults, defaulted_amount, gross, loss, lost_margin,
-                year_guarantor, n_def, def_loan, loan_default_month, firm_subsidy)
+                year_guarantor, n_def, def_loan, loan_default_month, firm_subsidy, required)
     return n_defaults

@@ -174,7 +174,8 @@ def public_costs_by_path(out) -> np.ndarray:
 def verify(plan: PlanScenario, result: AllocationResult, alpha: float, *, n_paths: int, seed: int,
            loss_budget: float = math.inf, scheduler=None) -> Verification:
     """Run the plan's scenario through the full engine and give each limit its verdict."""
-    spec = RunSpec.resolve(plan.scenario, n_paths=n_paths, seed=seed, portfolio=plan.portfolio)
+    spec = RunSpec.resolve(plan.scenario, n_paths=n_paths, seed=seed, portfolio=plan.portfolio,
+                           importance=False)
     [out] = simulate_runs([spec], scheduler=scheduler)
     compiled = compile_plan(plan.scenario, plan.portfolio)
     tail_mass = 1.0 - alpha

@@ -14,7 +14,7 @@ from pathlib import Path
 import xarray as xr
 
 from sim.report import plots
-from sim.report.tables import WAN, format_allocation, format_operations, percent, wan
+from sim.report.tables import WAN, format_allocation, format_operations, percent, sampling_note, wan
 
 TABLE_STYLE = """
 body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
@@ -110,6 +110,10 @@ def _allocation_section(allocation: xr.Dataset, record: dict) -> str:
             f"{rows}</table>")
 
 
+_SIZING_HEAD = ("<h2>Pool sizing</h2><p>The probability that the pool runs dry had it started at each "
+                "size, from the same paths (each path's required pool).</p>")
+
+
 def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
                  frontier: xr.Dataset | None = None, record: dict | None = None) -> Path:
     """Write the PNG plots, summary.csv (runs) and report.html into `folder`; returns report.html.
@@ -119,7 +123,8 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
     sections = [f"<h1>riskpool report: {html.escape(str(ds.attrs.get('scenario_name', '')))}</h1>"]
     if kind != "allocation":
         sections.append(
-            f"<p class='note'>{ds.attrs.get('n_paths', 0):,} paths · seed {ds.attrs.get('seed')} · "
+            f"<p class='note'>{ds.attrs.get('n_paths', 0):,} paths ({html.escape(sampling_note(ds))}) · "
+            f"seed {ds.attrs.get('seed')} · "
             f"scenario sha256 {str(ds.attrs.get('scenario_sha256', ''))[:12]} · riskpool "
             f"{ds.attrs.get('riskpool_version', '')} · money in 万元 (10 000 yuan), ± 1 standard error</p>")
     if kind == "allocation":
@@ -134,11 +139,14 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
         png = plots.exhaustion_vs_pool(ds, folder / "exhaustion_vs_pool.png")
         if png is not None:
             sections += ["<h2>Exhaustion probability vs pool size</h2>", _img(png)]
+        if "pool_dry_by_size" in ds:
+            sections += [_SIZING_HEAD, _img(plots.sizing_curve(ds, folder / "pool_sizing.png"))]
     else:
         write_summary_csv(ds, folder / "summary.csv")
         sections += ["<h2>Headline per party</h2>", _party_table(ds), _figures_table(ds),
                      "<h2>Loss distributions</h2>", _img(plots.loss_curves(ds, folder / "loss_curves.png")),
-                     "<h2>Pool balance over time</h2>", _img(plots.pool_fan(ds, folder / "pool_balance.png"))]
+                     "<h2>Pool balance over time</h2>", _img(plots.pool_fan(ds, folder / "pool_balance.png")),
+                     _SIZING_HEAD, _img(plots.sizing_curve(ds, folder / "pool_sizing.png"))]
     if frontier is not None:
         sections += ["<h2>Optimizer frontier</h2>", _img(plots.frontier(frontier, folder / "frontier.png")),
                      _frontier_table(frontier)]

@@ -90,6 +90,53 @@ def exhaustion_vs_pool(ds: xr.Dataset, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def _curve_series(ds: xr.Dataset) -> list[tuple[str, xr.DataArray, xr.DataArray]]:
+    """(label, P(dry) by pool size, its SE) for each point of a run or a sweep."""
+    prob, se = ds.riskpool.estimates("pool_dry_by_size")
+    others = [d for d in prob.dims if d != "pool_grid"]
+    if not others:
+        return [("", prob, se)]
+    stacked = xr.Dataset({"p": prob, "se": se}).stack(other=others)
+    labels = [", ".join(f"{d}={v}" for d, v in zip(others, key if isinstance(key, tuple) else (key,)))
+              for key in stacked.other.values]
+    return [(label, stacked.p.isel(other=i), stacked.se.isel(other=i)) for i, label in enumerate(labels)]
+
+
+def sizing_curve(ds: xr.Dataset, path: Path) -> Path:
+    """P(pool runs dry) against the initial pool size (± 2 s.e., log axis) from
+    the paths' required pools, with the sizing target and answer when set."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    size = ds.pool_grid.values / WAN
+    reach = 0
+    for label, p, se in _curve_series(ds):
+        p, se = p.values, se.values
+        positive = p > 0
+        if positive.any():
+            reach = max(reach, int(np.flatnonzero(positive)[-1]) + 2)
+        line, = ax.plot(size[positive], p[positive], marker=".", label=label or "P(pool runs dry)")
+        low = np.clip(p - 2 * se, p * 1e-3, None)
+        ax.fill_between(size[positive], low[positive], (p + 2 * se)[positive], alpha=0.2,
+                        color=line.get_color())
+    target = ds.attrs.get("sizing_target")
+    if target is not None:
+        ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:g}")
+        if ds.riskpool.kind == "run":
+            answer = ds.riskpool.required_pool(target)
+            ax.axvspan((answer.value - 1.96 * answer.se) / WAN, (answer.value + 1.96 * answer.se) / WAN,
+                       color="grey", alpha=0.3, label="smallest pool meeting it (95 % CI)")
+    if "pool_size" in ds.attrs and ds.riskpool.kind == "run":
+        ax.axvline(ds.attrs["pool_size"] / WAN, color=COLORS["pool"], linewidth=1,
+                   label="the scenario's pool")
+    ax.set_xlim(0, size[min(max(reach, 2), size.size - 1)])
+    ax.set_yscale("log")
+    ax.set_xlabel("initial pool (10 000 yuan)")
+    ax.set_ylabel("P(pool runs dry)")
+    ax.set_title("Pool sizing: probability that the pool runs dry (± 2 s.e.)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def frontier(fr: xr.Dataset, path: Path) -> Path:
     """Credit supplied against the budget (points the engine verified filled), the budget's split
     into pool, capital injection and reserve as stacked areas, and the marginal credit per budget yuan."""

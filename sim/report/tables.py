@@ -26,8 +26,8 @@ def format_table(ds: xr.Dataset, q: float = 0.99) -> str:
     table = rp.party_table(q)
     q = table.q
     head = f"{'party':<12}{'E[loss]':>18}{f'VaR {q:.1%}':>18}{f'ES {q:.1%}':>18}{'share':>8}"
-    lines = [f"{ds.attrs.get('scenario_name', '')}: {ds.attrs['n_paths']:,} paths, seed "
-             f"{ds.attrs['seed']}, {ds.attrs['n_loans']:,} loans, "
+    lines = [f"{ds.attrs.get('scenario_name', '')}: {ds.attrs['n_paths']:,} paths ({sampling_note(ds)}), "
+             f"seed {ds.attrs['seed']}, {ds.attrs['n_loans']:,} loans, "
              f"{ds.attrs['portfolio_amount'] / 1e8:.2f} 亿元 lent. Money in 万元 (10 000 yuan), ± 1 s.e.",
              head, "-" * len(head)]
     for row in table.rows:
@@ -46,6 +46,47 @@ def format_table(ds: xr.Dataset, q: float = 0.99) -> str:
         f"  of which interest subsidy  {wan(rp.estimate('subsidy_mean'))} 万元",
         f"bank net income              {wan(rp.estimate('bank_net_income_mean'))} 万元",
     ]
+    return "\n".join(lines)
+
+
+def sampling_note(ds: xr.Dataset) -> str:
+    """How the paths were drawn: plain Monte Carlo, or importance sampling for which event."""
+    tail = ds.attrs.get("tail", "off")
+    if tail == "off":
+        return "plain Monte Carlo"
+    worth = ds.attrs.get("effective_paths")
+    return f"importance sampling for {tail}" + (f", {worth:,.0f} effective paths" if worth else "")
+
+
+def _sizing_line(label: str, answer: Estimate) -> str:
+    low, high = answer.value - 1.96 * answer.se, answer.value + 1.96 * answer.se
+    return f"{label:<28}{wan(answer):>22} 万元   95 % CI [{low / WAN:,.1f}, {high / WAN:,.1f}]"
+
+
+def format_sizing(ds: xr.Dataset) -> str:
+    """The smallest pool meeting the Dataset's sizing target, with its 95 % confidence interval,
+    for a run or each point of a sweep."""
+    rp = ds.riskpool
+    target = float(ds.attrs["sizing_target"])
+    lines = [f"{ds.attrs.get('scenario_name', '')}: smallest initial pool that runs dry with probability "
+             f"<= {target:g} ({ds.attrs.get('n_paths', 0):,} paths, {sampling_note(ds)}). Money in 万元."]
+    if rp.kind == "run":
+        answer = rp.required_pool(target)
+        pool = ds.attrs["pool_size"]
+        lines += [
+            _sizing_line("required pool", answer),
+            f"a pool of {(answer.value + 1.96 * answer.se) / WAN:,.1f} 万元 (the upper bound) meets the "
+            "target with 97.5 % confidence",
+            f"the scenario's pool of {pool / WAN:,.1f} 万元 runs dry with probability "
+            f"{percent(rp.estimate('pool_exhaustion_prob'))}",
+        ]
+        return "\n".join(lines)
+    names = [d for d in ds.required_pool_quantile.dims if d != "quantile"]
+    stacked = ds.stack(point=names) if names else ds
+    for i in range(stacked.sizes.get("point", 1)):
+        point = stacked.isel(point=i) if names else stacked
+        label = ", ".join(f"{n}={point[n].item()}" for n in names)
+        lines.append(_sizing_line(label, point.riskpool.required_pool(target)))
     return "\n".join(lines)
 
 

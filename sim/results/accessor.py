@@ -6,6 +6,7 @@ result Dataset, without rebuilding variable names from strings.
     ds.riskpool.estimates("pool_exhaustion_prob")                  # Estimate of DataArrays
     ds.riskpool.party_table(0.99)             # per-party E[loss], VaR, ES with SEs, share
     ds.riskpool.headline()                    # flat dict of headline figures (summary.json/csv)
+    ds.riskpool.required_pool(0.01)           # smallest pool dry with probability <= 1 %, Estimate
 
 An estimate's standard error is the variable its `standard_error` attribute
 names (set from `sim.results.units`).
@@ -88,6 +89,22 @@ class RiskpoolAccessor:
         if value.ndim or error.ndim:
             raise ValueError(f"{name}: select one value of {list(value.dims)} (e.g. {value.dims[0]}=...)")
         return Estimate(float(value), float(error))
+
+    def required_pool(self, target: float | None = None, **sel) -> Estimate:
+        """The smallest initial pool (yuan) that runs dry with probability at
+        most `target` (default the Dataset's `sizing_target`), and its SE:
+        the (1 - target) quantile of the paths' required pools."""
+        if target is None:
+            if "sizing_target" not in self._ds.attrs:
+                raise ValueError("give a target: this Dataset was not made by sim.size")
+            target = float(self._ds.attrs["sizing_target"])
+        level = 1.0 - float(target)
+        found = self.level(level)
+        if abs(found - level) > 1e-12:
+            levels = list(map(float, self._ds["quantile"].values))
+            raise ValueError(f"no quantile {level:g} in this Dataset (it has {levels}); run sim.size with "
+                             "this target")
+        return self.estimate("required_pool_quantile", quantile=found, **sel)
 
     def level(self, q: float = 0.99) -> float:
         """The quantile level of the Dataset nearest to `q`."""

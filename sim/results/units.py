@@ -39,6 +39,10 @@ VARIABLES: dict[str, tuple[str, str | None]] = {
     "guarantee_compensation_mean": (YUAN, "guarantee_compensation_se"),
     "bank_reward_mean": (YUAN, "bank_reward_se"),
     "bank_net_income_mean": (YUAN, "bank_net_income_se"),
+    "pool_dry_by_size": (PROBABILITY, "pool_dry_by_size_se"),
+    "required_pool_quantile": (YUAN, "required_pool_quantile_se"),
+    "required_pool_es": (YUAN, "required_pool_es_se"),
+    "likelihood_ratio_mean": ("1", "likelihood_ratio_se"),  # dimensionless
     # the SimPy twin (sim.twin)
     "stop_month_mean": (MONTHS, "stop_month_se"),
     "reimbursement_delay_mean": (MONTHS, "reimbursement_delay_se"),
@@ -51,6 +55,9 @@ DESCRIPTIONS = {
     "loss_curve": "loss quantile at each probability level (for plots)",
     "gross_loss_curve": "loss quantile at each probability level (for plots)",
     "pool_balance_low": "pool balance at the (1 - q) quantile: the bad side of the pool",
+    "pool_dry_by_size": "P(pool runs dry) had the pool started at pool_grid (= P(required pool > pool_grid))",
+    "required_pool_quantile": "smallest initial pool that runs dry with probability at most 1 - quantile",
+    "likelihood_ratio_mean": "mean importance-sampling weight (1 within its SE; exactly 1 without IS)",
 }
 
 

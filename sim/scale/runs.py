@@ -60,6 +60,7 @@ def run(
     scheduler: Any = None,
     progress: Progress | None = None,
     timeout: float | None = None,
+    tail_target: float | None = None,
 ) -> xr.Dataset:
     """Simulate a scenario and return its labelled results (kind "run").
 
@@ -83,15 +84,21 @@ def run(
         Called with each finished block's path count.
     timeout : float, optional
         Seconds for the whole run on Dask; `TimeoutError` past it.
+    tail_target : float, optional
+        With a tail event in `simulation.tail` (importance sampling), aim
+        the sampling at the event's score passing its (1 - tail_target)
+        quantile rather than at the event itself (`sim.size` uses it).
 
     Returns
     -------
     xarray.Dataset
-        Dims `party`, `quantile`, `period`, `level`; money in yuan; every
-        estimate with its standard error (read it with `ds.riskpool`).
+        Dims `party`, `quantile`, `period`, `level`, `pool_grid`; money in
+        yuan; every estimate with its standard error, weighted by the
+        paths' likelihood ratios under importance sampling (read it with
+        `ds.riskpool`).
     """
     spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, block_size=block_size, method=method,
-                           portfolio=portfolio)
+                           portfolio=portfolio, tail_target=tail_target)
     [out] = simulate_runs([spec], threads=threads, scheduler=scheduler, progress=progress, timeout=timeout)
     return build_dataset(out, spec.plan, scenario, seed=spec.seed, method=spec.method)
 
@@ -127,10 +134,11 @@ def run_losses(
 ) -> np.ndarray:
     """Loss-only run of a scenario: the gross loss (yuan) of each path.
 
-    The same defaults, exposures and recoveries as `run` with the same seed,
-    without settling who pays. Every loan of the book counts: a stop rule,
-    which only the waterfall applies, is not (with none, this is `run`'s
-    per-path gross loss, up to summation rounding).
+    The same defaults, exposures and recoveries as `run` with the same seed
+    (plain Monte Carlo: `simulation.tail` is not used), without settling
+    who pays. Every loan of the book counts: a stop rule, which only the
+    waterfall applies, is not (with none, this is `run`'s per-path gross
+    loss, up to summation rounding).
 
     Parameters
     ----------
@@ -142,7 +150,7 @@ def run_losses(
         Shape (n_paths,), yuan.
     """
     spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, method=method, portfolio=portfolio,
-                           block_size=LOSS_BLOCK if block_size is None else block_size)
+                           block_size=LOSS_BLOCK if block_size is None else block_size, importance=False)
     segment = np.zeros(spec.plan.amount.size, np.int64)
     return segment_losses_by_path(spec, segment, 1, threads=threads, scheduler=scheduler,
                                   progress=progress)[:, 0]

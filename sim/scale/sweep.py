@@ -33,6 +33,7 @@ def run_sweep(
     timeout: float | None = None,
     store: Path | str | None = None,
     memory_bytes: int = 2**30,
+    tail_target: float | None = None,
 ) -> xr.Dataset:
     """Run every point of the grid with the same seed (kind "sweep").
 
@@ -43,8 +44,9 @@ def run_sweep(
     grid : dict, optional
         {dotted key: [values]} replacing or adding axes (`sharing` takes
         names of [sweep.sharing] options).
-    n_paths, seed, threads, block_size, scheduler, progress, timeout :
-        As `sim.run`, for every point.
+    n_paths, seed, threads, block_size, scheduler, progress, timeout, tail_target :
+        As `sim.run`, for every point (under importance sampling each point
+        chooses its own sampling measure).
     store : path, optional
         A path that does not exist yet: each point is written to its own
         region of a zarr store there as soon as it is done, and the Dataset
@@ -69,12 +71,13 @@ def run_sweep(
             specs: dict[int, RunSpec] = {}
             wave = 1
             if client is not None:
-                specs = {i: _spec(pt, n_paths, seed, block_size) for i, pt in enumerate(points)}
+                specs = {i: _spec(pt, n_paths, seed, block_size, tail_target) for i, pt in enumerate(points)}
                 per_point = max(output_bytes(s.n_periods, s.n_paths) for s in specs.values())
                 wave = max(1, int(memory_bytes // per_point))
             for first in range(0, len(points), wave):
                 batch = range(first, min(len(points), first + wave))
-                todo = [specs.get(i) or _spec(points[i], n_paths, seed, block_size) for i in batch]
+                todo = [specs.get(i) or _spec(points[i], n_paths, seed, block_size, tail_target)
+                        for i in batch]
                 outs = simulate_runs(todo, threads=threads, scheduler=client, progress=progress,
                                      timeout=timeout)
                 for i, spec, out in zip(batch, todo, outs):
@@ -84,8 +87,9 @@ def run_sweep(
     return collect_points(scenario, axes, points, completed_points(), store)
 
 
-def _spec(point: Scenario, n_paths: int | None, seed: int, block_size: int | None) -> RunSpec:
-    return RunSpec.resolve(point, n_paths=n_paths, seed=seed, block_size=block_size)
+def _spec(point: Scenario, n_paths: int | None, seed: int, block_size: int | None,
+          tail_target: float | None) -> RunSpec:
+    return RunSpec.resolve(point, n_paths=n_paths, seed=seed, block_size=block_size, tail_target=tail_target)
 
 
 def collect_points(scenario: Scenario, axes: dict[str, list[Any]], points: list[Scenario],

@@ -43,8 +43,8 @@ def run_folder(tmp_path_factory):
 def test_run_writes_the_full_results_folder(run_folder):
     out, output = run_folder
     assert sorted(p.name for p in out.iterdir()) == [
-        "loss_curves.png", "pool_balance.png", "report.html", "results.nc", "scenario.toml",
-        "summary.csv", "summary.json"]
+        "loss_curves.png", "pool_balance.png", "pool_sizing.png", "report.html", "results.nc",
+        "scenario.toml", "summary.csv", "summary.json"]
     assert "万元" in output and "pool exhaustion probability" in output
     for party in ("bank", "pool", "guarantor", "total"):
         assert party in output
@@ -59,11 +59,11 @@ def test_report_holds_its_sections_and_valid_images(run_folder):
     out, _ = run_folder
     page = (out / "report.html").read_text(encoding="utf-8")
     for section in ("Headline per party", "Loss distributions", "Pool balance over time",
-                    "Inputs (the resolved scenario, as run)", "pool exhaustion probability"):
+                    "Inputs (the resolved scenario, as run)", "pool exhaustion probability", "Pool sizing"):
         assert section in page
-    assert page.count("data:image/png;base64,") == 2  # self-contained: plots embedded
+    assert page.count("data:image/png;base64,") == 3  # self-contained: plots embedded
     assert "src=\"http" not in page
-    for png in ("loss_curves.png", "pool_balance.png"):
+    for png in ("loss_curves.png", "pool_balance.png", "pool_sizing.png"):
         assert_png(out / png)
 
 
