@@ -143,6 +143,11 @@ def goals() -> list[tuple[str, str, str, bool | None]]:
         if parts:
             rows.append(("W4 working memory (peak RSS growth - per-path outputs) vs path count",
                          "independent (< 25 % or < 32 MiB apart)", "; ".join(parts), worst < 0.25))
+    for (w, name), m in MEASUREMENTS.items():
+        if w == "W7" and "time_ratio" in m.extra:
+            ratio = m.extra["time_ratio"]
+            rows.append((f"W7 {name.split(':')[0]}: time to 10 % rel. error, plain MC / IS", ">= 100x",
+                         f"{ratio:,.0f}x", ratio >= 100.0))
     return rows
 
 

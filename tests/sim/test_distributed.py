@@ -29,13 +29,13 @@ TIMEOUT = 120  # seconds: no test here may wait longer for a run
 N_PATHS = 2000
 
 
-def scenario(n_firms: int = 200):
+def scenario(n_firms: int = 200, tail: str = "off"):
     return make_scenario(
         portfolio={"synthetic": {"n_firms": n_firms, "seed": 1}},
         default={"rho_systematic": 0.1, "rho_sector": 0.05},
         contract={"shares": {"loan": {"bank": 0.3, "pool": 0.3, "guarantor": 0.4}},
                   "pool": {"size": 5e6}},
-        simulation={"horizon_months": 24, "period_months": 3, "block_size": 512},
+        simulation={"horizon_months": 24, "period_months": 3, "block_size": 512, "tail": tail},
     )
 
 
@@ -88,6 +88,15 @@ def test_run_is_identical_to_in_process(client):
     # Nothing is left on the cluster once the run returns (releases reach the
     # scheduler asynchronously, so allow it a moment to forget them).
     assert _riskpool_tasks_left(client) == []
+
+
+@needs_dask
+def test_an_importance_sampled_run_is_identical_to_in_process(client):
+    sc = scenario(tail="pool_dry")
+    reference = sim.run(sc, n_paths=N_PATHS, seed=5)
+    assert reference.attrs["effective_paths"] < N_PATHS  # weighted: importance sampling is on
+    ds = sim.run(sc, n_paths=N_PATHS, seed=5, block_size=300, scheduler=client, timeout=TIMEOUT)
+    xr.testing.assert_identical(ds, reference)
 
 
 @needs_dask
