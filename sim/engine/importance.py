@@ -73,7 +73,7 @@ from sim.engine.sampling import draw_factors
 from sim.risk import estimators
 
 DEFENSIVE = 0.1  # share of plain-Monte-Carlo paths in the sampling mixture
-PILOT_PATHS = 4096
+PILOT_PATHS = 2048
 ELITE_SHARE = 0.05
 MAX_ROUNDS = 12
 # The chi2 scale stays in these bounds (a numerical guard; the pilot moves it within a few rounds).

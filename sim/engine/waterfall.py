@@ -332,8 +332,7 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
                 pay, guarantor, capital_need, dry = _pay_from_balance(pay, guarantor, capital_need, True)
                 short |= dry
                 year_guarantor[(month - 1) // 12] += pay
-            if short:
-                out.short[p, party] = True
+            out.short[p, party] |= short
             pay = max(pay, 0.0)
             _book_payment(k, party, owed, pay, paid, paid_total, loss)
             if party == POOL or party == GUARANTOR:
