@@ -37,6 +37,7 @@ Money = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 Score = Annotated[float, Field(ge=0, le=1000)]
 Months = Annotated[int, Field(ge=0, le=600)]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]  # what a result file's int64 seed attribute holds
 INF = math.inf
 
 
@@ -100,7 +101,7 @@ class SyntheticPortfolio(_Model):
     term_months: list[Annotated[int, Field(ge=1, le=600)]] = [12]
     start_month_max: Months = 0
     credit_line: Annotated[float, Field(gt=0)] = INF
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> SyntheticPortfolio:
@@ -119,7 +120,7 @@ class SyntheticPortfolio(_Model):
 class PortfolioSpec(_Model):
     """Where the loans come from: a CSV/Parquet file (`path`) or the generator."""
 
-    path: str | None = None
+    path: Annotated[str, Field(min_length=1)] | None = None
     synthetic: SyntheticPortfolio | None = None
 
     @model_validator(mode="after")
@@ -286,13 +287,15 @@ class Simulation(_Model):
     horizon_months: Annotated[int, Field(ge=1, le=600)] = 60
     period_months: Annotated[int, Field(ge=1, le=120)] = 3
     n_paths: Annotated[int, Field(ge=1, le=100_000_000)] = 100_000
-    seed: Annotated[int, Field(ge=0)] = 20240101
+    seed: Seed = 20240101
     block_size: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
     method: Literal["sparse", "dense"] = "sparse"
     quantiles: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=1)] = [
         0.5, 0.9, 0.95, 0.99, 0.999,
     ]
     tail: str = "off"  # the far-tail event to importance-sample (grammar: models.tail)
+    # the most memory a run's per-path results may take, GiB; unset: half of this machine's memory
+    memory_gib: Annotated[float, Field(gt=0, le=1e6)] | None = None
 
     @field_validator("tail")
     @classmethod
@@ -451,13 +454,28 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse ``a.b.c=value``; the value is read as TOML, else kept as a string."""
     key, sep, raw = text.partition("=")
     key = key.strip()
-    if not sep or not key or any(not part for part in key.split(".")):
-        raise ScenarioError(f"override {text!r}: expected KEY=VALUE with a dotted key")
+    path = _key_path(key) if sep and key else None
+    if not path:
+        raise ScenarioError(f"override {text!r}: expected KEY=VALUE with a dotted key "
+                            '(a part with dots in quotes: sweep.grid."contract.pool.size"=[...])')
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
-    return key.split("."), value
+    return path, value
+
+
+def _key_path(key: str) -> list[str] | None:
+    """The parts of a dotted TOML key (quoted parts kept whole), or None if it is not one."""
+    try:
+        node: Any = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        return None
+    path = []
+    while isinstance(node, dict) and len(node) == 1:
+        (part, node), = node.items()
+        path.append(part)
+    return path if node == 0 and path else None
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -485,12 +503,14 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file, turning every failure into a ScenarioError naming the file."""
     p = Path(path)
     try:
-        with p.open("rb") as fh:
-            return tomllib.load(fh)
+        # utf-8-sig: a byte-order mark (as Windows editors write) is not part of the TOML
+        return tomllib.loads(p.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise ScenarioError(f"{p}: file not found") from None
     except IsADirectoryError:
         raise ScenarioError(f"{p}: is a folder, expected a .toml file") from None
+    except PermissionError:
+        raise ScenarioError(f"{p}: cannot be read (permission denied)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
@@ -505,7 +525,7 @@ def scenario_from_mapping(
     portfolio = data.get("portfolio")
     if base_dir is not None and isinstance(portfolio, dict):
         path = portfolio.get("path")
-        if isinstance(path, str) and not Path(path).is_absolute():
+        if isinstance(path, str) and path and not Path(path).is_absolute():
             portfolio["path"] = str((base_dir / path).resolve())
     try:
         scenario = Scenario.model_validate(data)

@@ -5,6 +5,7 @@ results folder."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 import time
 from datetime import datetime
@@ -19,11 +20,26 @@ from sim.results.io import OutputError, atomic_folder, write_json, write_netcdf
 from sim.scale.executor import resolve_scheduler
 
 EXIT_BAD_INPUT = 2
+MAX_SEED = 2**63 - 1  # what a result file's seed attribute (int64) holds
 
 set_option = click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE",
     help="Override a scenario key by its dotted path, e.g. --set contract.pool.size=60e6 (repeatable).",
 )
+
+
+def finite_number(low: float, high: float = math.inf, *, open_low: bool = False, open_high: bool = False):
+    """A click callback: the option's value must be a finite number in the range (nan and inf refused)."""
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        ok = math.isfinite(value) and (value > low if open_low else value >= low) and \
+            (value < high if open_high else value <= high)
+        if not ok:
+            left, right = "(" if open_low else "[", ")" if open_high or math.isinf(high) else "]"
+            raise click.BadParameter(f"{value!r} is not a finite number in {left}{low:g}, {high:g}{right}")
+        return value
+    return check
 
 
 def _check_tail(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -101,7 +117,8 @@ def common_run_options(f):
     for option in reversed([
         click.option("--paths", type=click.IntRange(min=1),
                      help="Monte Carlo paths (default: the scenario's)."),
-        click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: the scenario's)."),
+        click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED),
+                     help="Random seed (default: the scenario's)."),
         click.option("--threads", type=click.IntRange(min=1), help="Threads (results do not depend on it)."),
         click.option("--out", type=click.Path(file_okay=False),
                      help="Results folder (default results/<scenario>-<time>); must not exist."),
@@ -116,11 +133,28 @@ def common_run_options(f):
     return f
 
 
+# Bytes a file name may have on the file systems we write to (NAME_MAX), less the temporary folder's
+# affixes (".", ".riskpool-<pid>.<8 random>.tmp").
+NAME_BYTES = 255 - 40
+
+
 def results_folder(sc: Scenario, out: str | None, kind: str = "") -> Path:
+    """The results folder to write (checked before any work: new, with a name the file system takes)."""
     target = Path(out) if out else Path("results") / f"{sc.name}{kind}-{datetime.now():%Y%m%d-%H%M%S}"
+    if len(target.name.encode()) > NAME_BYTES:
+        what = "--out folder name" if out else f"scenario name ({sc.source}: name)"
+        fail(f"{target.name[:40]}...: the {what} is {len(target.name.encode())} bytes; a folder name may "
+             f"have at most {NAME_BYTES}: shorten it or give a shorter --out")
     if target.exists():
         fail(f"{target}: already exists; choose another --out folder")
     return target
+
+
+def write_error(target: Path, exc: OSError) -> str:
+    """The one-line message of a failed write (a full disk, no permission, a race)."""
+    if isinstance(exc, OutputError):
+        return str(exc)
+    return f"{target}: cannot write the results ({exc.strerror or exc}); nothing was written"
 
 
 def write_results(target: Path, ds, sc: Scenario) -> None:
@@ -128,8 +162,8 @@ def write_results(target: Path, ds, sc: Scenario) -> None:
     try:
         with atomic_folder(target) as tmp:
             write_folder(tmp, ds, sc)
-    except OutputError as exc:
-        fail(str(exc))
+    except OSError as exc:
+        fail(write_error(target, exc))
 
 
 def write_folder(folder: Path, ds, sc: Scenario, netcdf: bool = True) -> None:

@@ -3,34 +3,27 @@ verified by the engine."""
 
 from __future__ import annotations
 
-import math
 import sys
 
 import click
 
 from models.portfolio import PortfolioError
 from models.scenario import ScenarioError, to_toml
-from sim.cli.common import dask_scheduler, fail, load_or_fail, results_folder, set_option
+from sim.cli.common import (
+    dask_scheduler,
+    fail,
+    finite_number,
+    load_or_fail,
+    results_folder,
+    set_option,
+    write_error,
+)
 from sim.optimizer.allocation import allocation_dataset, allocation_record
 from sim.optimizer.allocation import optimize as run_optimize
 from sim.optimizer.model import OptimizationError
 from sim.report.html import write_report
 from sim.report.tables import allocation_csv, format_allocation, frontier_csv
-from sim.results.io import OutputError, atomic_folder, write_json, write_netcdf
-
-
-def finite_number(low: float, high: float = math.inf, *, open_low: bool = False, open_high: bool = False):
-    """A click callback: the option's value must be a finite number in the range (nan and inf refused)."""
-    def check(ctx, param, value):
-        if value is None:
-            return None
-        ok = math.isfinite(value) and (value > low if open_low else value >= low) and \
-            (value < high if open_high else value <= high)
-        if not ok:
-            left, right = "(" if open_low else "[", ")" if open_high or math.isinf(high) else "]"
-            raise click.BadParameter(f"{value!r} is not a finite number in {left}{low:g}, {high:g}{right}")
-        return value
-    return check
+from sim.results.io import atomic_folder, write_json, write_netcdf
 
 
 @click.command()
@@ -90,8 +83,8 @@ def optimize(scenario: str, budget: float, loss_budget: float | None, alpha: flo
                 write_netcdf(outcome.frontier, tmp / "frontier.nc")
                 frontier_csv(outcome.frontier, tmp / "frontier.csv")
             write_report(allocation, tmp, toml_text, outcome.frontier, record)
-    except OutputError as exc:
-        fail(str(exc))
+    except OSError as exc:
+        fail(write_error(target, exc))
     if not quiet:
         click.echo(format_allocation(allocation, record))
     click.echo(f"allocation written to {target} (run it: riskpool run {target / 'plan_scenario.toml'})")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import xarray as xr
@@ -12,6 +17,7 @@ from sim.report.html import write_report
 from sim.results.accessor import ResultError
 from sim.results.io import read_netcdf
 
+T = TypeVar("T")
 # What each kind of results folder holds its data in.
 DATA_FILES = ("results.nc", "allocation.nc", "results.zarr")
 
@@ -28,17 +34,30 @@ def report(folder: str) -> None:
             fail(f"{path / 'plan.nc'}: written by an older riskpool (the optimizer's answer is now "
                  "allocation.nc); run `riskpool optimize` again")
         fail(f"{data}: not found; FOLDER must be a results folder written by riskpool run/sweep/optimize")
-    try:
-        ds = xr.open_zarr(data).load() if data.suffix == ".zarr" else read_netcdf(data)
-        ds.riskpool.kind  # noqa: B018  (a file of another program is refused before anything is written)
-    except (OSError, ValueError, KeyError, ImportError) as exc:
-        fail(f"{data}: cannot be read: {exc}")
+    ds = _read(data, lambda: xr.open_zarr(data).load() if data.suffix == ".zarr" else read_netcdf(data))
+    _read(data, lambda: ds.riskpool.kind)  # a file of another program is refused before anything is written
     frontier_nc = path / "frontier.nc"
-    frontier = read_netcdf(frontier_nc) if frontier_nc.is_file() else None
+    frontier = _read(frontier_nc, lambda: read_netcdf(frontier_nc)) if frontier_nc.is_file() else None
     toml_path = path / "scenario.toml"
-    toml_text = toml_path.read_text(encoding="utf-8") if toml_path.is_file() else ""
+    toml_text = _read(toml_path, lambda: toml_path.read_text(encoding="utf-8")) if toml_path.is_file() else ""
+    record_path = path / "allocation.json"
+    record = _read(record_path, lambda: json.loads(record_path.read_text(encoding="utf-8"))) \
+        if ds.riskpool.kind == "allocation" else None
     try:
-        written = write_report(ds, path, toml_text, frontier)
-    except (OSError, ResultError) as exc:
+        # everything is drawn in a temporary folder first: a failure leaves the folder as it was
+        with tempfile.TemporaryDirectory(prefix=".report.", dir=path) as tmp:
+            write_report(ds, Path(tmp), toml_text, frontier, record)
+            for made in sorted(Path(tmp).iterdir()):
+                os.replace(made, path / made.name)
+    except (OSError, ResultError, ValueError, KeyError) as exc:
         fail(f"{path}: cannot write the report: {getattr(exc, 'strerror', None) or exc}")
-    click.echo(f"report written to {written}")
+    click.echo(f"report written to {path / 'report.html'}")
+
+
+def _read(path: Path, read: Callable[[], T]) -> T:
+    """`read()`, or exit 2 naming `path` when the file is not what riskpool wrote."""
+    try:
+        return read()
+    except (OSError, ValueError, KeyError, ImportError, UnicodeDecodeError) as exc:
+        fail(f"{path}: cannot be read ({exc}); is it a folder riskpool wrote?")
+    raise AssertionError("unreachable")

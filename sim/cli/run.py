@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from models.portfolio import PortfolioError, write_portfolio_csv
@@ -11,6 +13,7 @@ from sim.cli.common import (
     common_run_options,
     dask_scheduler,
     fail,
+    finite_number,
     load_or_fail,
     results_folder,
     set_option,
@@ -20,6 +23,7 @@ from sim.cli.common import (
 )
 from sim.engine.plan import build_portfolio
 from sim.report.tables import format_operations, format_table
+from sim.results.io import atomic_file
 from sim.scale.runs import run as run_engine
 from sim.twin.run import run_twin
 
@@ -45,9 +49,9 @@ def validate(scenario: str, overrides: tuple[str, ...]) -> None:
 @click.option("--engine", type=click.Choice(["mc", "des"]), default="mc", show_default=True,
               help="mc: the fast Monte Carlo engine; des: the SimPy operational twin (claims queue, delays).")
 @click.option("--reviewers", type=click.IntRange(min=1), help="des: claim reviewers (default: no queue).")
-@click.option("--review-days", type=click.FloatRange(min=0), default=0.0,
+@click.option("--review-days", type=float, default=0.0, callback=finite_number(0),
               help="des: review time per claim, days.")
-@click.option("--approval-days", type=click.FloatRange(min=0, max=30, max_open=True), default=0.0,
+@click.option("--approval-days", type=float, default=0.0, callback=finite_number(0, 30, open_high=True),
               help="des: loan review and approval time, days.")
 @tail_option
 @common_run_options
@@ -102,7 +106,8 @@ def portfolio(scenario: str, csv_out: str | None, overrides: tuple[str, ...]) ->
     click.echo(table.round(1).to_string())
     if csv_out:
         try:
-            write_portfolio_csv(pf, csv_out)
+            with atomic_file(Path(csv_out)) as tmp:
+                write_portfolio_csv(pf, tmp)
         except OSError as exc:
             fail(f"{csv_out}: cannot write: {exc.strerror or exc}")
         click.echo(f"loans written to {csv_out}")

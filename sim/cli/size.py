@@ -12,6 +12,7 @@ from sim.cli.common import (
     common_run_options,
     dask_scheduler,
     fail,
+    finite_number,
     load_or_fail,
     results_folder,
     with_tail,
@@ -22,15 +23,10 @@ from sim.scale.grid import parse_grid, point_scenarios, sweep_axes
 from sim.scale.sizing import size_pool
 
 
-def _check_target(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise click.BadParameter(f"must be a probability strictly between 0 and 1 (e.g. 0.01), got {value:g}")
-    return value
-
-
 @click.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--target", type=float, required=True, callback=_check_target, metavar="PROBABILITY",
+@click.option("--target", type=float, required=True, metavar="PROBABILITY",
+              callback=finite_number(0, 1, open_low=True, open_high=True),
               help="The largest acceptable probability that the pool runs dry, e.g. 0.01.")
 @click.option("--tail", type=click.Choice(["off", "pool_dry"]),
               help="pool_dry: importance-sample the paths where the pool needs most (for small "

@@ -18,10 +18,12 @@ from sim.cli.common import (
     results_folder,
     tail_option,
     with_tail,
+    write_error,
     write_folder,
     write_results,
 )
-from sim.results.io import OutputError, atomic_folder
+from sim.report.tables import format_sweep
+from sim.results.io import atomic_folder
 from sim.scale.grid import parse_grid, point_scenarios, sweep_axes
 from sim.scale.sweep import run_sweep
 from sim.scale.sweep_store import require_zarr
@@ -29,9 +31,10 @@ from sim.scale.sweep_store import require_zarr
 
 @click.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--grid", "grid", multiple=True, metavar="KEY=v1,v2,...",
-              help="Sweep a key over values (repeatable; the cartesian product runs). "
-                   "KEY may be `sharing` with names from [sweep.sharing].")
+@click.option("--grid", "grid", multiple=True, metavar="KEY=VALUES",
+              help="Sweep a key over values (repeatable; the cartesian product runs): v1,v2,... (TOML "
+                   "values; lists too: 'default.stress=[],[1.5,2,1.5]'), or a range LO:HI:STEP or "
+                   "LO:HI:xRATIO (HI included). KEY may be `sharing` with names from [sweep.sharing].")
 @click.option("--zarr", "to_zarr", is_flag=True,
               help="Write each point to its own region of OUT/results.zarr as it completes, instead of "
                    "holding the sweep in memory and writing results.nc (for sweeps of very many points).")
@@ -45,8 +48,9 @@ def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, tail: str | None,
     \b
     Example:
       riskpool sweep scenarios/shijiazhuang_score_loan.toml \\
-        --grid contract.pool.size=20e6,40e6,60e6,80e6 --grid sharing=2:2:6,4321,bank20
-    The Dataset's dimensions are the keys' short names (pool_size, sharing).
+        --grid contract.pool.size=20e6:80e6:20e6 --grid 'default.stress=[],[1.5,2,1.5]'
+    The Dataset's dimensions are the keys' short names (pool_size, default_stress);
+    a list value's label is its TOML text ("[1.5, 2, 1.5]").
     """
     sc = load_or_fail(scenario, with_tail(overrides, tail))
     try:
@@ -73,12 +77,12 @@ def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, tail: str | None,
         try:
             with atomic_folder(target) as tmp:  # the store grows inside; renamed when complete
                 write_folder(tmp, run_points(tmp / "results.zarr"), sc, netcdf=False)
-        except OutputError as exc:
-            fail(str(exc))
+        except OSError as exc:
+            fail(write_error(target, exc))
         ds = xr.open_zarr(target / "results.zarr")
     else:
         ds = run_points(None)
         write_results(target, ds, sc)
     if not quiet:
-        click.echo(ds.pool_exhaustion_prob.to_dataframe().to_string())
+        click.echo(format_sweep(ds))
     click.echo(f"sweep of {n_points} points written to {target} (open {target / 'report.html'})")

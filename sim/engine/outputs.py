@@ -3,11 +3,12 @@ kernels and summarised afterwards in path order."""
 
 from __future__ import annotations
 
+import os
 from collections import namedtuple
 
 import numpy as np
 
-from models.scenario import PARTIES
+from models.scenario import PARTIES, ScenarioError
 
 PathOutputs = namedtuple(
     "PathOutputs",
@@ -58,3 +59,30 @@ def place_outputs(out: PathOutputs, lo: int, block: PathOutputs) -> int:
 def output_bytes(n_periods: int, n_paths: int) -> int:
     """Memory of `n_paths` paths' per-path outputs, bytes."""
     return sum(a.nbytes for a in allocate_outputs(1, n_periods)) * n_paths
+
+
+def machine_memory() -> int:
+    """This machine's physical memory, bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def memory_budget(memory_gib: float | None) -> int:
+    """The bytes per-path results may take: `memory_gib` GiB, or half of this machine's memory."""
+    return int(memory_gib * 2**30) if memory_gib is not None else machine_memory() // 2
+
+
+class MemoryBudgetError(ScenarioError):
+    """A run's per-path results would not fit in its memory budget (refused before it starts)."""
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:,.2f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:,.1f} MiB"
+
+
+def check_fits(n_bytes: int, budget: int, what: str) -> None:
+    """Refuse, before anything is allocated, a request of `n_bytes` over `budget`."""
+    if n_bytes > budget:
+        raise MemoryBudgetError(
+            f"{what} needs {_size(n_bytes)} of per-path results, over the memory budget of "
+            f"{_size(budget)} (simulation.memory_gib; default half of this machine's "
+            f"{_size(machine_memory())}): use fewer paths, or raise the budget where the memory is there")

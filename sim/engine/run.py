@@ -20,7 +20,14 @@ from models.scenario import Scenario
 from models.tail import TailEvent, parse_tail
 from sim.engine.importance import TailShift, choose_shift, tilted
 from sim.engine.lanes import lanes_for, loss_block, simulate_block
-from sim.engine.outputs import PathOutputs, allocate_outputs, slice_outputs
+from sim.engine.outputs import (
+    PathOutputs,
+    allocate_outputs,
+    check_fits,
+    memory_budget,
+    output_bytes,
+    slice_outputs,
+)
 from sim.engine.plan import Plan, build_portfolio, compile_plan
 from sim.engine.sampling import draw_plan, fill_exposures
 from sim.engine.waterfall import N_EVENT_TYPES, settle_path
@@ -44,6 +51,7 @@ class RunSpec:
     method: str
     tail: TailEvent | None = None
     sampling: TailShift | None = None
+    memory_bytes: int | None = None  # budget of the per-path results (None: unchecked)
 
     @classmethod
     def resolve(cls, scenario: Scenario, *, n_paths: int | None = None, seed: int | None = None,
@@ -64,13 +72,16 @@ class RunSpec:
         method = sim.method if method is None else method
         if method not in METHODS:
             raise ValueError(f"method must be 'sparse' or 'dense' (got {method!r})")
+        budget = memory_budget(sim.memory_gib)
+        check_fits(output_bytes(sim.horizon_months // sim.period_months, n_paths), budget,
+                   f"{scenario.source}: {n_paths:,} paths")
         portfolio = build_portfolio(scenario) if portfolio is None else portfolio
         plan = compile_plan(scenario, portfolio, method)
         tail = parse_tail(sim.tail) if importance else None
         if tail is None:
-            return cls(plan, n_paths, seed, block_size, method)
+            return cls(plan, n_paths, seed, block_size, method, memory_bytes=budget)
         sampling = choose_shift(plan, tail, seed, tail_target)
-        return cls(tilted(plan, sampling), n_paths, seed, block_size, method, tail, sampling)
+        return cls(tilted(plan, sampling), n_paths, seed, block_size, method, tail, sampling, budget)
 
     @property
     def key(self) -> np.uint64:

@@ -7,14 +7,22 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import itertools
 import json
 from pathlib import Path
 
 import xarray as xr
 
 from sim.report import plots
-from sim.report.tables import WAN, format_allocation, format_operations, percent, sampling_note, wan
+from sim.report.tables import (
+    WAN,
+    format_allocation,
+    format_operations,
+    percent,
+    sampling_note,
+    sweep_csv,
+    sweep_rows,
+    wan,
+)
 
 TABLE_STYLE = """
 body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
@@ -25,11 +33,17 @@ pre{background:#f8f8f8;padding:1em;overflow-x:auto;font-size:12px}.note{color:#6
 
 
 def write_summary_csv(ds: xr.Dataset, path: Path) -> None:
+    """The headline figures, one a row: figure, value, standard error, unit."""
+    figures = ds.riskpool.headline()
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["figure", "value"])
-        for name, value in ds.riskpool.headline().items():
-            writer.writerow([name, f"{value:.10g}"])
+        writer.writerow(["figure", "value", "standard_error", "unit"])
+        for name, value in figures.items():
+            if name.endswith("_se") and (name[:-3] in figures or f"{name[:-3]}_mean" in figures):
+                continue
+            unit = "probability" if name.endswith("_prob") or name.startswith("default_rate") else "yuan"
+            se = figures.get(f"{name}_se", figures.get(f"{name[:-5]}_se") if name.endswith("_mean") else None)
+            writer.writerow([name, f"{value:.10g}", "" if se is None else f"{se:.10g}", unit])
 
 
 def _img(path: Path) -> str:
@@ -66,22 +80,10 @@ def _figures_table(ds: xr.Dataset) -> str:
 
 
 def _sweep_table(ds: xr.Dataset) -> str:
-    rp = ds.riskpool
-    dims = list(ds.pool_exhaustion_prob.dims)
-    head = "".join(f"<th>{html.escape(d)}</th>" for d in dims)
-    rows = []
-    for values in itertools.product(*(ds[d].values.tolist() for d in dims)):
-        at = dict(zip(dims, values))
-        gross = rp.estimate("gross_loss_mean", **at).value
-        bank = rp.estimate("loss_mean", party="bank", **at).value
-        fiscal = rp.estimate("fiscal_cost_mean", **at).value
-        rows.append(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values)
-            + f"<td>{percent(rp.estimate('pool_exhaustion_prob', **at), 3)}</td><td>{gross / WAN:,.1f}</td>"
-            + f"<td>{bank / WAN:,.1f}</td><td>{fiscal / WAN:,.1f}</td></tr>"
-        )
-    return (f"<table><tr>{head}<th>P(pool exhausted)</th><th>E[total loss] 万元</th>"
-            f"<th>E[bank loss] 万元</th><th>E[fiscal cost] 万元</th></tr>{''.join(rows)}</table>")
+    head, rows = sweep_rows(ds)
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{cells}</tr>{body}</table><p class='note'>± 1 standard error</p>"
 
 
 def _frontier_table(fr: xr.Dataset) -> str:
@@ -135,7 +137,9 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
         sections += ["<h2>Operations (SimPy twin)</h2>", f"<pre>{html.escape(format_operations(ds))}</pre>"]
     elif kind == "sweep":
         sections += ["<h2>Sweep</h2>", f"<p>Swept keys: {html.escape(', '.join(ds.attrs['sweep_keys']))}; "
-                     "every point uses the same random numbers.</p>", _sweep_table(ds)]
+                     "every point uses the same random numbers (every figure in sweep.csv, a row per "
+                     "point, party and quantile).</p>", _sweep_table(ds)]
+        sweep_csv(ds, folder / "sweep.csv")
         png = plots.exhaustion_vs_pool(ds, folder / "exhaustion_vs_pool.png")
         if png is not None:
             sections += ["<h2>Exhaustion probability vs pool size</h2>", _img(png)]

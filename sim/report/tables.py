@@ -3,6 +3,9 @@ yuan), read through the `ds.riskpool` accessor."""
 
 from __future__ import annotations
 
+import itertools
+import unicodedata
+
 import xarray as xr
 
 from sim.risk.estimators import Estimate
@@ -25,20 +28,19 @@ def format_table(ds: xr.Dataset, q: float = 0.99) -> str:
     rp = ds.riskpool
     table = rp.party_table(q)
     q = table.q
-    head = f"{'party':<12}{'E[loss]':>18}{f'VaR {q:.1%}':>18}{f'ES {q:.1%}':>18}{'share':>8}"
+    head = ["party", "E[loss]", f"VaR {q:.1%}", f"ES {q:.1%}", "share"]
+    body = [[row.label, wan(row.mean), wan(row.var), wan(row.es), f"{row.share:.1%}"] for row in table.rows]
+    rendered = text_table(head, body)
     lines = [f"{ds.attrs.get('scenario_name', '')}: {ds.attrs['n_paths']:,} paths ({sampling_note(ds)}), "
              f"seed {ds.attrs['seed']}, {ds.attrs['n_loans']:,} loans, "
              f"{ds.attrs['portfolio_amount'] / 1e8:.2f} 亿元 lent. Money in 万元 (10 000 yuan), ± 1 s.e.",
-             head, "-" * len(head)]
-    for row in table.rows:
-        if row.label == "total":
-            lines.append("-" * len(head))
-        lines.append(f"{row.label:<12}{wan(row.mean):>18}{wan(row.var):>18}{wan(row.es):>18}{row.share:>8.1%}")
+             *rendered[:-1], rendered[1], rendered[-1]]  # a rule above the total
     fiscal_var = rp.estimate("fiscal_cost_quantile", quantile=q).value
     lines += [
         "",
         f"pool exhaustion probability  {percent(rp.estimate('pool_exhaustion_prob'))}",
-        f"stop rule triggered          {percent(rp.estimate('stop_rule_prob'))}",
+        f"stop rule triggered          {percent(rp.estimate('stop_rule_prob'))}  (credit forgone "
+        f"{wan(rp.estimate('credit_forgone_mean'))} 万元)",
         f"default rate (loans)         {percent(rp.estimate('default_rate_mean'), 3)}",
         f"credit supplied              {wan(rp.estimate('credit_supplied_mean'))} 万元",
         f"fiscal cost                  {wan(rp.estimate('fiscal_cost_mean'))} 万元"
@@ -222,6 +224,73 @@ def format_allocation(ds: xr.Dataset, record: dict) -> str:
     if capital > 0:
         lines.append(f"  guarantees per yuan of guarantor capital {ds.attrs['guarantees'] / capital:,.2f}")
     return "\n".join(lines)
+
+
+LOSS_FIGURES = ("loss_mean", "loss_se", "loss_quantile", "loss_quantile_se", "loss_es", "loss_es_se")
+
+
+def sweep_csv(ds: xr.Dataset, path) -> None:
+    """A sweep as a tidy CSV: one row per point, party and quantile (yuan, probabilities), the
+    point's own figures (pool exhaustion, fiscal cost, credit, each with its SE) repeated on its rows."""
+    losses = ds[list(LOSS_FIGURES)].to_dataframe().reset_index()
+    keys = [d for d in ds.pool_exhaustion_prob.dims]
+    point_figures = [v for v in ds.data_vars if set(ds[v].dims) == set(keys) and ds[v].dtype.kind == "f"]
+    points = ds[point_figures].to_dataframe().reset_index() if keys else None
+    frame = losses.merge(points, on=keys) if points is not None else losses
+    frame = frame[keys + [c for c in frame.columns if c not in keys]]
+    frame.to_csv(path, index=False, float_format="%.10g")
+
+
+# Swept keys whose values are money (yuan), by their last part: shown in 万元.
+MONEY_KEYS = ("size", "capital", "cap_per_loan", "cumulative_cap", "cap_total", "top_up_amount",
+              "credit_line", "amount_min", "amount_max")
+SWEEP_HEAD = ("P(pool runs dry)", "E[total loss] 万元", "E[bank loss] 万元", "E[fiscal cost] 万元")
+
+
+def _axis_value(ds: xr.Dataset, dim: str, value) -> str:
+    key = str(ds[dim].attrs.get("key", dim))
+    if key.split(".")[-1] in MONEY_KEYS and isinstance(value, int | float):
+        return f"{value / WAN:,.0f} 万元"
+    return str(value)
+
+
+def sweep_rows(ds: xr.Dataset) -> tuple[list[str], list[list[str]]]:
+    """The sweep's table: a row per point, its labels (money in 万元) and its figures with SEs."""
+    rp = ds.riskpool
+    dims = list(ds.pool_exhaustion_prob.dims)
+    rows = []
+    for values in itertools.product(*(ds[d].values.tolist() for d in dims)):
+        at = dict(zip(dims, values))
+        pool = rp.estimate("loss_mean", party="pool", **at)
+        dry = rp.estimate("pool_exhaustion_prob", **at)
+        no_pool = pool.value == 0.0 and dry.value == 0.0
+        rows.append([_axis_value(ds, d, v) for d, v in at.items()] + [
+            "no pool" if no_pool else percent(dry, 3), wan(rp.estimate("gross_loss_mean", **at)),
+            wan(rp.estimate("loss_mean", party="bank", **at)), wan(rp.estimate("fiscal_cost_mean", **at))])
+    return dims + list(SWEEP_HEAD), rows
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: East-Asian wide characters (万元) take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def text_table(head: list[str], rows: list[list[str]], n_left: int = 1) -> list[str]:
+    """Lines of a terminal table: columns as wide as their widest cell (wide characters count
+    two), the first `n_left` left-aligned, the others right-aligned; a rule under the head."""
+    widths = [max(display_width(r[i]) for r in [head, *rows]) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        pads = [" " * (w - display_width(c)) for c, w in zip(cells, widths)]
+        return "  ".join(c + pad if i < n_left else pad + c for i, (c, pad) in enumerate(zip(cells, pads)))
+
+    return [line(head), line(["-" * w for w in widths]), *map(line, rows)]
+
+
+def format_sweep(ds: xr.Dataset) -> str:
+    """The sweep's table for a terminal (± 1 standard error)."""
+    head, rows = sweep_rows(ds)
+    return "\n".join(text_table(head, rows, len(ds.pool_exhaustion_prob.dims)))
 
 
 def allocation_csv(ds: xr.Dataset, path) -> None:

@@ -130,29 +130,32 @@ class RiskpoolAccessor:
         rows.append(row("total", "gross_loss", 1.0 if total else 0.0))
         return PartyTable(q, tuple(rows))
 
-    def headline(self, q: float = 0.99) -> dict[str, float]:
+    def headline(self) -> dict[str, float]:
         """Headline figures with their standard errors, a flat dict (money in yuan).
 
-        A run: losses (total and per party) with VaR/ES at the level nearest
-        `q`, probabilities and means of money. A twin: every scalar variable.
+        A run: losses (total and per party) with VaR and ES at every level of
+        the Dataset's quantiles, probabilities and means of money. A twin:
+        every scalar variable.
         """
         if self.kind == "twin":
             return {str(k): float(v) for k, v in self._ds.data_vars.items() if v.ndim == 0}
         self.require("run")
-        q = self.level(q)
         out: dict[str, float] = {}
 
         def put(key: str, name: str, **sel) -> None:
             value, se = self.estimate(name, **sel)
             out[key], out[f"{key}_se"] = value, se
 
+        levels = [float(q) for q in self._ds["quantile"].values]
         out["gross_loss_mean"], out["gross_loss_se"] = self.estimate("gross_loss_mean")
-        put(f"gross_loss_var{q:g}", "gross_loss_quantile", quantile=q)
-        put(f"gross_loss_es{q:g}", "gross_loss_es", quantile=q)
+        for q in levels:
+            put(f"gross_loss_var{q:g}", "gross_loss_quantile", quantile=q)
+            put(f"gross_loss_es{q:g}", "gross_loss_es", quantile=q)
         for party in map(str, self._ds.party.values):
             out[f"{party}_loss_mean"], out[f"{party}_loss_se"] = self.estimate("loss_mean", party=party)
-            out[f"{party}_loss_var{q:g}"] = self.estimate("loss_quantile", party=party, quantile=q).value
-            put(f"{party}_loss_es{q:g}", "loss_es", party=party, quantile=q)
+            for q in levels:
+                put(f"{party}_loss_var{q:g}", "loss_quantile", party=party, quantile=q)
+                put(f"{party}_loss_es{q:g}", "loss_es", party=party, quantile=q)
         for name in ("pool_exhaustion_prob", "stop_rule_prob"):
             put(name, name)
         for name in ("default_rate", "credit_supplied", "fiscal_cost", "subsidy",

@@ -119,7 +119,9 @@ def build_dataset(out: PathOutputs, plan: Plan, scenario: Scenario, seed: int, m
     _add_pool(data, out, quantiles, grid, w)
     add_probability(data, "stop_rule_prob", out.stop_month >= 0, w)
     add_mean(data, "guarantor_capital", out.guarantor_capital, ("period",), w)
-    for name, x in (("credit_supplied", out.credit), ("fiscal_cost", out.fiscal_cost),
+    book = float(plan.originated_cum[-1])  # the book's credit (yuan), every loan made
+    for name, x in (("credit_supplied", out.credit), ("credit_forgone", book - out.credit),
+                    ("fiscal_cost", out.fiscal_cost),
                     ("subsidy", out.subsidy), ("guarantee_compensation", out.compensation),
                     ("bank_reward", out.reward), ("bank_net_income", out.bank_income)):
         add_mean(data, name, x, weights=w)

@@ -15,7 +15,7 @@ import xarray as xr
 from models.portfolio import Portfolio
 from models.scenario import Scenario
 from sim.engine.lanes import lanes_for
-from sim.engine.outputs import PathOutputs, allocate_outputs, place_outputs
+from sim.engine.outputs import PathOutputs, allocate_outputs, check_fits, output_bytes, place_outputs
 from sim.engine.run import RunSpec, path_block, segment_block
 from sim.results.dataset import build_dataset
 from sim.scale.executor import map_blocks
@@ -35,6 +35,10 @@ def simulate_runs(specs: Sequence[RunSpec], *, threads: int | None = None, sched
                   progress: Progress | None = None, timeout: float | None = None) -> list[PathOutputs]:
     """Per-path outputs of each run, their blocks run together (on Dask: all
     submitted at once); `progress(n)` after each block of n paths."""
+    budgets = [s.memory_bytes for s in specs if s.memory_bytes is not None]
+    if budgets:  # runs held at once (a sweep's wave) share the smallest budget
+        check_fits(sum(output_bytes(s.n_periods, s.n_paths) for s in specs), min(budgets),
+                   f"{len(specs)} runs of {sum(s.n_paths for s in specs):,} paths")
     outs = [allocate_outputs(s.n_paths, s.n_periods) for s in specs]
     lanes = lanes_for(threads) if scheduler is None else 1  # one thread per Dask task
     tasks = [(j, s.key, lo, n, lanes) for j, s in enumerate(specs) for lo, n in s.blocks()]

@@ -32,7 +32,7 @@ from models.scenario import Scenario, scenario_sha256
 from sim.engine.outputs import allocate_outputs
 from sim.engine.plan import build_portfolio, compile_plan
 from sim.results.dataset import build_dataset
-from sim.scale.grid import dim_name, point_record
+from sim.scale.grid import axis_labels, dim_name, point_record
 
 INSTALL_HINT = "zarr is needed to write a sweep to a zarr store: pip install riskpool[dask]"
 # Version 2 of the format: fixed-width strings (party names, scenario hashes)
@@ -124,7 +124,7 @@ class SweepStore:
             data = da.full(shape, fill, dtype=var.dtype, chunks=chunks)
             variables[name] = xr.Variable(dims, data, attrs=var.attrs)
         coords = {c: union[c] for c in union.coords if c != "point"}
-        coords.update({n: xr.Variable((n,), np.asarray(v), attrs={"key": k})
+        coords.update({n: xr.Variable((n,), np.asarray(axis_labels(v)), attrs={"key": k})
                        for n, (k, v) in zip(names, axes.items())})
         layout = xr.Dataset(variables, coords=coords)
         layout.to_zarr(path, mode="w-", compute=False, consolidated=False, zarr_format=ZARR_FORMAT)
