@@ -18,6 +18,7 @@ from models.tail import parse_tail
 from sim.report.html import write_report
 from sim.results.io import OutputError, atomic_folder, write_json, write_netcdf
 from sim.scale.executor import resolve_scheduler
+from sim.scale.grid import parse_grid, point_scenarios, sweep_axes
 
 EXIT_BAD_INPUT = 2
 MAX_SEED = 2**63 - 1  # what a result file's seed attribute (int64) holds
@@ -63,6 +64,16 @@ tail_option = click.option(
 def with_tail(overrides: tuple[str, ...], tail: str | None) -> tuple[str, ...]:
     """The --set overrides plus simulation.tail from --tail (applied last: the option wins)."""
     return overrides if tail is None else (*overrides, f'simulation.tail="{tail}"')
+
+
+def grid_or_fail(sc: Scenario, grid: tuple[str, ...]) -> tuple[dict, int]:
+    """The sweep axes of `--grid` options over the scenario's [sweep.grid], and the point count."""
+    try:
+        axes = sweep_axes(sc, parse_grid(grid))
+        return axes, len(point_scenarios(sc, axes))
+    except ScenarioError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
 
 
 def fail(message: str) -> None:

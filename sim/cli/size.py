@@ -13,13 +13,13 @@ from sim.cli.common import (
     dask_scheduler,
     fail,
     finite_number,
+    grid_or_fail,
     load_or_fail,
     results_folder,
     with_tail,
     write_results,
 )
 from sim.report.tables import format_sizing
-from sim.scale.grid import parse_grid, point_scenarios, sweep_axes
 from sim.scale.sizing import size_pool
 
 
@@ -50,19 +50,13 @@ def size(scenario: str, target: float, tail: str | None, grid: tuple[str, ...], 
     Writes the usual results folder, with the curve in pool_sizing.png.
     """
     sc = load_or_fail(scenario, with_tail(overrides, tail))
-    axes = None
-    try:
-        if grid:
-            axes = sweep_axes(sc, parse_grid(grid))
-            n_points = len(point_scenarios(sc, axes))
-    except ScenarioError as exc:
-        fail(str(exc))
+    axes, n_points = grid_or_fail(sc, grid) if grid else (None, 1)
     n_paths = paths or sc.simulation.n_paths
     target_folder = results_folder(sc, out, "-size")
     try:
         ds: xr.Dataset = size_pool(sc, target=target, n_paths=n_paths, seed=seed, grid=axes,
                                    threads=threads, scheduler=dask_scheduler(scheduler),
-                                   progress=Progress(n_paths * (n_points if axes else 1), quiet))
+                                   progress=Progress(n_paths * n_points, quiet))
     except (PortfolioError, ScenarioError) as exc:
         fail(str(exc))
     write_results(target_folder, ds, sc)

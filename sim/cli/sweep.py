@@ -14,6 +14,7 @@ from sim.cli.common import (
     common_run_options,
     dask_scheduler,
     fail,
+    grid_or_fail,
     load_or_fail,
     results_folder,
     tail_option,
@@ -24,7 +25,6 @@ from sim.cli.common import (
 )
 from sim.report.tables import format_sweep
 from sim.results.io import atomic_folder
-from sim.scale.grid import parse_grid, point_scenarios, sweep_axes
 from sim.scale.sweep import run_sweep
 from sim.scale.sweep_store import require_zarr
 
@@ -53,11 +53,7 @@ def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, tail: str | None,
     a list value's label is its TOML text ("[1.5, 2, 1.5]").
     """
     sc = load_or_fail(scenario, with_tail(overrides, tail))
-    try:
-        axes = sweep_axes(sc, parse_grid(grid))
-        n_points = len(point_scenarios(sc, axes))
-    except ScenarioError as exc:
-        fail(str(exc))
+    axes, n_points = grid_or_fail(sc, grid)
     n_paths = paths or sc.simulation.n_paths
     target = results_folder(sc, out, "-sweep")
     scheduler = dask_scheduler(scheduler)
