@@ -57,12 +57,14 @@ class RunSpec:
     def resolve(cls, scenario: Scenario, *, n_paths: int | None = None, seed: int | None = None,
                 block_size: int | None = None, method: str | None = None,
                 portfolio: Portfolio | None = None, importance: bool = True,
-                tail_target: float | None = None) -> RunSpec:
+                tail_target: float | None = None, loss_only: bool = False) -> RunSpec:
         """Fill what is not given from the scenario's [simulation] settings
         (`portfolio` from its own book), check it and compile the plan; with
         a tail event in `simulation.tail` (and `importance`), choose the
         sampling measure for it (`sim.engine.importance`; `tail_target`: aim
-        at the event's score passing its (1 - target) quantile)."""
+        at the event's score passing its (1 - target) quantile). A
+        `loss_only` run keeps one loss a path (plain Monte Carlo), which is
+        what its memory budget is checked against."""
         sim = scenario.simulation
         n_paths = sim.n_paths if n_paths is None else int(n_paths)
         seed = sim.seed if seed is None else int(seed)
@@ -73,11 +75,11 @@ class RunSpec:
         if method not in METHODS:
             raise ValueError(f"method must be 'sparse' or 'dense' (got {method!r})")
         budget = memory_budget(sim.memory_gib)
-        check_fits(output_bytes(sim.horizon_months // sim.period_months, n_paths), budget,
-                   f"{scenario.source}: {n_paths:,} paths")
+        n_bytes = 8 * n_paths if loss_only else output_bytes(sim.horizon_months // sim.period_months, n_paths)
+        check_fits(n_bytes, budget, f"{scenario.source}: {n_paths:,} paths")
         portfolio = build_portfolio(scenario) if portfolio is None else portfolio
         plan = compile_plan(scenario, portfolio, method)
-        tail = parse_tail(sim.tail) if importance else None
+        tail = parse_tail(sim.tail) if importance and not loss_only else None
         if tail is None:
             return cls(plan, n_paths, seed, block_size, method, memory_bytes=budget)
         sampling = choose_shift(plan, tail, seed, tail_target)

@@ -154,7 +154,7 @@ def run_losses(
         Shape (n_paths,), yuan.
     """
     spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, method=method, portfolio=portfolio,
-                           block_size=LOSS_BLOCK if block_size is None else block_size, importance=False)
+                           block_size=LOSS_BLOCK if block_size is None else block_size, loss_only=True)
     segment = np.zeros(spec.plan.amount.size, np.int64)
     return segment_losses_by_path(spec, segment, 1, threads=threads, scheduler=scheduler,
                                   progress=progress)[:, 0]

@@ -194,3 +194,14 @@ def test_sigterm_exits_143_and_leaves_nothing(tmp_path):
     text = run.stdout.read()
     assert code == 143 and "terminated" in text and "Traceback" not in text
     assert _leftovers(tmp_path) == []
+
+
+def test_the_budget_counts_what_a_run_keeps():
+    """A loss-only run keeps 8 bytes a path: it runs where a full run of as many paths is refused."""
+    import sim
+    from sim.engine.outputs import MemoryBudgetError
+
+    sc = sim.load_scenario(ROOT / "scenarios/baoding_pool.toml", ["simulation.memory_gib=0.05"])
+    assert sim.run_losses(sc, n_paths=2_000_000).shape == (2_000_000,)
+    with pytest.raises(MemoryBudgetError, match="memory budget"):
+        sim.run(sc, n_paths=200_000)
