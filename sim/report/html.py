@@ -25,7 +25,8 @@ from sim.report.tables import (
 )
 
 TABLE_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
+body{font-family:system-ui,"Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei",
+"WenQuanYi Micro Hei",sans-serif;max-width:960px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%}
 pre{background:#f8f8f8;padding:1em;overflow-x:auto;font-size:12px}.note{color:#666;font-size:90%}
@@ -156,7 +157,7 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
                      _frontier_table(frontier)]
     if scenario_toml:
         sections += ["<h2>Inputs (the resolved scenario, as run)</h2>",
-                     f"<pre>{html.escape(scenario_toml)}</pre>"]
+                     f"<details><summary>scenario.toml</summary><pre>{html.escape(scenario_toml)}</pre></details>"]
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>riskpool report</title>"
             f"<style>{TABLE_STYLE}</style></head><body>{''.join(sections)}</body></html>")
     path = folder / "report.html"

@@ -55,6 +55,7 @@ def pool_fan(ds: xr.Dataset, path: Path) -> Path:
     ax.plot(months, ds.pool_balance_mean / WAN, color="black", label="mean")
     if 0.5 in ds["quantile"].values:
         ax.plot(months, high.sel(quantile=0.5), color=COLORS["pool"], linestyle="--", label="median")
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("month")
     ax.set_ylabel("pool balance (10 000 yuan)")
     ax.set_title("Risk-compensation pool balance across paths")
@@ -79,14 +80,21 @@ def exhaustion_vs_pool(ds: xr.Dataset, path: Path) -> Path | None:
         series = [("", stacked)]
     size = ds.pool_size.values / WAN
     for label, s in series:
-        ax.errorbar(size, s.p, yerr=2 * s.se, marker="o",
-                    capsize=3, label=label or None)
+        p, se = np.asarray(s.p, float), np.asarray(s.se, float)
+        seen = p > 0  # a log axis: points never seen dry are left out (the table shows them)
+        low = np.minimum(2 * se, p * (1 - 1e-3))  # the bar stays above zero on the log axis
+        ax.errorbar(size[seen], p[seen], yerr=[low[seen], 2 * se[seen]], marker="o", capsize=3,
+                    label=label or None)
+    target = ds.attrs.get("sizing_target")
+    if target is not None:
+        ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:g}")
+    ax.set_yscale("log")
     ax.set_xlabel("pool size (10 000 yuan)")
     ax.set_ylabel("P(pool exhausted)")
     ax.set_title("Pool exhaustion probability vs pool size (± 2 s.e.)")
-    ax.grid(True, alpha=0.3)
-    if others:
-        ax.legend(title=", ".join(others), fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    if others or target is not None:
+        ax.legend(title=", ".join(others) or None, fontsize=8)
     return _save(fig, path)
 
 
