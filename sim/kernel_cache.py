@@ -27,6 +27,14 @@ def sources_digest(*folders: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def cache_is_cold() -> bool:
+    """Has no kernel of this version been compiled into the cache yet (the first run compiles)?"""
+    import numba
+
+    folder = Path(numba.config.CACHE_DIR or Path(__file__).resolve().parent / "__pycache__")
+    return not folder.is_dir() or next(folder.rglob("*.nbi"), None) is None
+
+
 def use_a_cache_per_kernel_version() -> None:
     """Point numba's cache at the folder of this version of the sources (before any kernel is compiled)."""
     if os.environ.get("NUMBA_CACHE_DIR"):

@@ -20,6 +20,7 @@ from sim.cli.report import report
 from sim.cli.run import portfolio, run, validate
 from sim.cli.size import size
 from sim.cli.sweep import sweep
+from sim.kernel_cache import cache_is_cold
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +42,7 @@ for command in (validate, run, sweep, size, optimize, report, portfolio):
     cli.add_command(command)
 
 
+ENGINE_COMMANDS = {"run", "sweep", "size", "optimize"}
 EXIT_UNEXPECTED = 1
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the command line; every failure ends in a message and an exit code (module doc)."""
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGTERM, _terminate)
+    if sys.stderr.isatty() and ENGINE_COMMANDS & set(argv) and cache_is_cold():
+        click.echo("compiling kernels (first run of this version only, about a minute)...", err=True)
     try:
         code = cli.main(argv, prog_name="riskpool", standalone_mode=False)
     except click.ClickException as exc:

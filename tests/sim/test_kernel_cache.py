@@ -35,3 +35,15 @@ def test_any_kernel_source_change_selects_a_fresh_cache(tmp_path):
     (tmp_path / "sim" / "engine" / "new_kernels.py").rename(tmp_path / "sim" / "risk" / "new_kernels.py")
     moved = sources_digest(*folders)
     assert moved != before
+
+
+def test_a_cold_cache_is_noticed(tmp_path, monkeypatch):
+    import numba
+
+    from sim.kernel_cache import cache_is_cold
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba"))
+    assert cache_is_cold()
+    (tmp_path / "numba" / "sim").mkdir(parents=True)
+    (tmp_path / "numba" / "sim" / "kernel.nbi").write_bytes(b"")
+    assert not cache_is_cold()
