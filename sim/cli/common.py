@@ -98,29 +98,33 @@ def dask_scheduler(option: str | None) -> str | None:
 
 
 class Progress:
-    """Paths done, rate and ETA on stderr; silent when not on a terminal or when quiet."""
+    """Paths done, rate and ETA on stderr: a bar on a terminal (mode "auto"), a line a second
+    or so for logs (mode "plain"), nothing when quiet or mode "off"."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
+    def __init__(self, total: int, quiet: bool, mode: str = "auto") -> None:
         self.total = total
         self.done = 0
-        self.start = time.perf_counter()
-        self.enabled = not quiet and sys.stderr.isatty()
+        self.start = self.last = time.perf_counter()
+        self.mode = "off" if quiet else ("bar" if sys.stderr.isatty() else "off") if mode == "auto" else mode
 
     def __call__(self, n: int) -> None:
         self.done += n
-        if not self.enabled:
+        if self.mode == "off":
             return
-        elapsed = time.perf_counter() - self.start
+        now = time.perf_counter()
+        finished = self.done >= self.total
+        if self.mode == "plain" and now - self.last < 1.0 and not finished:
+            return
+        self.last = now
+        elapsed = now - self.start
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else 0.0
-        width = 30
-        fill = int(width * self.done / self.total)
-        sys.stderr.write(
-            f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done:,}/{self.total:,} paths "
-            f"{rate:,.0f}/s ETA {eta:,.0f}s"
-        )
-        if self.done >= self.total:
-            sys.stderr.write("\n")
+        status = f"{self.done:,}/{self.total:,} paths {rate:,.0f}/s ETA {eta:,.0f}s"
+        if self.mode == "plain":
+            sys.stderr.write(f"{status}\n")
+        else:
+            fill = int(30 * self.done / self.total)
+            sys.stderr.write(f"\r[{'#' * fill}{'.' * (30 - fill)}] {status}" + ("\n" if finished else ""))
         sys.stderr.flush()
 
 
@@ -134,6 +138,10 @@ def common_run_options(f):
         click.option("--out", type=click.Path(file_okay=False),
                      help="Results folder (default results/<scenario>-<time>); must not exist."),
         click.option("--quiet", is_flag=True, help="No progress bar and no table."),
+        click.option("--progress", "progress_mode", type=click.Choice(["auto", "plain", "off"]),
+                     default="auto", show_default=True,
+                     help="auto: a bar on a terminal, nothing otherwise; plain: a line about every "
+                          "second on stderr (for logs of long runs); off: nothing."),
         click.option("--scheduler", metavar="local|ADDRESS",
                      help="Run the path blocks on Dask: `local` starts a LocalCluster sized to this "
                           "machine, an address (tcp://host:8786) uses a running scheduler; default "

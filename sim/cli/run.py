@@ -53,11 +53,15 @@ def validate(scenario: str, overrides: tuple[str, ...]) -> None:
               help="des: review time per claim, days.")
 @click.option("--approval-days", type=float, default=0.0, callback=finite_number(0, 30, open_high=True),
               help="des: loan review and approval time, days.")
+@click.option("--quantile", type=float, callback=finite_number(0, 1, open_low=True, open_high=True),
+              help="The VaR/ES level the table shows, one of simulation.quantiles (default: the highest "
+                   "up to 0.99); every level is in summary.csv and results.nc.")
 @tail_option
 @common_run_options
 def run(scenario: str, engine: str, reviewers: int | None, review_days: float, approval_days: float,
-        tail: str | None, paths: int | None, seed: int | None, threads: int | None, out: str | None,
-        quiet: bool, scheduler: str | None, overrides: tuple[str, ...]) -> None:
+        quantile: float | None, tail: str | None, paths: int | None, seed: int | None, threads: int | None,
+        out: str | None, quiet: bool, progress_mode: str, scheduler: str | None,
+        overrides: tuple[str, ...]) -> None:
     """Simulate a scenario, print the per-party table and write the results folder
     (results.nc, summary.json/csv, scenario.toml, PNG plots, report.html).
 
@@ -67,22 +71,26 @@ def run(scenario: str, engine: str, reviewers: int | None, review_days: float, a
     With --engine des, the SimPy twin runs the scheme month by month (use fewer
     paths, e.g. --paths 2000) and reports reimbursement delays and claim queues."""
     sc = load_or_fail(scenario, with_tail(overrides, tail))
+    if quantile is not None and quantile not in sc.simulation.quantiles:
+        fail(f"--quantile {quantile:g}: not among simulation.quantiles {sc.simulation.quantiles}; "
+             "add it with --set 'simulation.quantiles=[...]'")
     if engine == "des" and sc.simulation.tail != "off":
         fail("--engine des runs plain Monte Carlo: use --tail off (importance sampling is the mc engine's)")
     n_paths = paths or (sc.simulation.n_paths if engine == "mc" else 2000)
     target = results_folder(sc, out, "" if engine == "mc" else "-des")
+    progress = Progress(n_paths, quiet, progress_mode)
     try:
         if engine == "mc":
             ds = run_engine(sc, n_paths=n_paths, seed=seed, threads=threads,
-                            scheduler=dask_scheduler(scheduler), progress=Progress(n_paths, quiet))
+                            scheduler=dask_scheduler(scheduler), progress=progress)
         else:
             ds = run_twin(sc, n_paths=n_paths, seed=seed, reviewers=reviewers, review_days=review_days,
-                          approval_days=approval_days, progress=Progress(n_paths, quiet))
+                          approval_days=approval_days, progress=progress)
     except (PortfolioError, ScenarioError) as exc:
         fail(str(exc))
     write_results(target, ds, sc)
     if not quiet:
-        click.echo(format_table(ds) if engine == "mc" else format_operations(ds))
+        click.echo(format_table(ds, quantile) if engine == "mc" else format_operations(ds))
     click.echo(f"results written to {target} (open {target / 'report.html'})")
 
 

@@ -37,8 +37,8 @@ from sim.scale.sizing import size_pool
                    "(repeatable; one curve per point).")
 @common_run_options
 def size(scenario: str, target: float, tail: str | None, grid: tuple[str, ...], paths: int | None,
-         seed: int | None, threads: int | None, out: str | None, quiet: bool, scheduler: str | None,
-         overrides: tuple[str, ...]) -> None:
+         seed: int | None, threads: int | None, out: str | None, quiet: bool, progress_mode: str,
+         scheduler: str | None, overrides: tuple[str, ...]) -> None:
     """The smallest initial pool that runs dry with probability at most TARGET,
     with its 95 % confidence interval, from one run: each path's required pool
     gives P(runs dry) for every pool size at once.
@@ -56,7 +56,7 @@ def size(scenario: str, target: float, tail: str | None, grid: tuple[str, ...], 
     try:
         ds: xr.Dataset = size_pool(sc, target=target, n_paths=n_paths, seed=seed, grid=axes,
                                    threads=threads, scheduler=dask_scheduler(scheduler),
-                                   progress=Progress(n_paths * n_points, quiet))
+                                   progress=Progress(n_paths * n_points, quiet, progress_mode))
     except (PortfolioError, ScenarioError) as exc:
         fail(str(exc))
     write_results(target_folder, ds, sc)

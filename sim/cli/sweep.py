@@ -41,8 +41,8 @@ from sim.scale.sweep_store import require_zarr
 @tail_option
 @common_run_options
 def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, tail: str | None, paths: int | None,
-          seed: int | None, threads: int | None, out: str | None, quiet: bool, scheduler: str | None,
-          overrides: tuple[str, ...]) -> None:
+          seed: int | None, threads: int | None, out: str | None, quiet: bool, progress_mode: str,
+          scheduler: str | None, overrides: tuple[str, ...]) -> None:
     """Run the cartesian product of swept keys with common random numbers.
 
     \b
@@ -61,7 +61,7 @@ def sweep(scenario: str, grid: tuple[str, ...], to_zarr: bool, tail: str | None,
     def run_points(store: Path | None) -> xr.Dataset:
         try:
             return run_sweep(sc, axes, n_paths=n_paths, seed=seed, threads=threads, scheduler=scheduler,
-                             progress=Progress(n_paths * n_points, quiet), store=store)
+                             progress=Progress(n_paths * n_points, quiet, progress_mode), store=store)
         except (PortfolioError, ScenarioError) as exc:
             fail(str(exc))
 

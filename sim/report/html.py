@@ -53,7 +53,7 @@ def _img(path: Path) -> str:
 
 
 def _party_table(ds: xr.Dataset) -> str:
-    table = ds.riskpool.party_table()
+    table = ds.riskpool.party_table(ds.riskpool.table_level())
     cells = []
     for row in table.rows:
         tag = "th" if row.label == "total" else "td"

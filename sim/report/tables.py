@@ -23,10 +23,11 @@ def percent(estimate: Estimate, digits: int = 4) -> str:
     return f"{estimate[0]:.{digits}%} ± {estimate[1]:.{digits}%}"
 
 
-def format_table(ds: xr.Dataset, q: float = 0.99) -> str:
-    """Per party: expected loss, VaR and ES at q with standard errors, share of total."""
+def format_table(ds: xr.Dataset, q: float | None = None) -> str:
+    """Per party: expected loss, VaR and ES at level q (default `table_level`) with standard errors,
+    share of total."""
     rp = ds.riskpool
-    table = rp.party_table(q)
+    table = rp.party_table(rp.table_level() if q is None else q)
     q = table.q
     head = ["party", "E[loss]", f"VaR {q:.1%}", f"ES {q:.1%}", "share"]
     body = [[row.label, wan(row.mean), wan(row.var), wan(row.es), f"{row.share:.1%}"] for row in table.rows]

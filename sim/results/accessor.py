@@ -110,6 +110,12 @@ class RiskpoolAccessor:
         """The quantile level of the Dataset nearest to `q`."""
         return float(self._ds["quantile"].sel(quantile=q, method="nearest"))
 
+    def table_level(self) -> float:
+        """The level a table shows by default: the highest of the Dataset's quantiles up to 0.99
+        (the lowest when all are above)."""
+        levels = sorted(map(float, self._ds["quantile"].values))
+        return max([q for q in levels if q <= 0.99], default=levels[0])
+
     def party_table(self, q: float = 0.99) -> PartyTable:
         """E[loss], VaR_q and ES_q with SEs of each party that bears anything, then the total."""
         self.require("run")

@@ -230,6 +230,19 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
     assert "40/100 paths" in err and "100/100 paths" in err and "ETA" in err
 
 
+def test_plain_progress_writes_lines_for_logs(monkeypatch, capsys, tmp_path):
+    from sim.cli.common import Progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    log = Progress(100, quiet=False, mode="plain")
+    log(40)  # within the first second: no line yet
+    log(60)  # the last block always reports
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [lines[-1]] and lines[-1].startswith("100/100 paths") and "\r" not in lines[-1]
+    result = invoke("run", SCENARIO, "--paths", "500", "--progress", "plain", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0 and "500/500 paths" in result.output
+
+
 def test_sweep_over_a_single_key(tmp_path):
     out = tmp_path / "one"
     result = invoke("sweep", SCENARIO, "--grid", "contract.pool.size=10e6,40e6", "--paths", "500",

@@ -77,6 +77,17 @@ def test_summary_csv_holds_every_level_with_its_error(tmp_path):
     assert rows["pool_exhaustion_prob"]["unit"] == "probability" and rows["gross_loss_mean"]["unit"] == "yuan"
 
 
+def test_the_table_level(tmp_path):
+    out = tmp_path / "q"
+    result = invoke("run", SCENARIO, "--paths", "500", "--quantile", "0.999", "--out", str(out))
+    assert result.exit_code == 0 and "VaR 99.9%" in result.output
+    result = invoke("run", SCENARIO, "--paths", "500", "--out", str(tmp_path / "d"),
+                    "--set", "simulation.quantiles=[0.9,0.995]")
+    assert result.exit_code == 0 and "VaR 90.0%" in result.output  # the highest up to 0.99
+    result = invoke("run", SCENARIO, "--quantile", "0.97", "--out", str(tmp_path / "never"))
+    assert result.exit_code == 2 and "simulation.quantiles" in result.output
+
+
 def test_terminal_tables_measure_wide_characters():
     lines = text_table(["key", "E[loss] 万元"], [["a", "27,724.1 ± 102.6"], ["bb", "162,555.0 ± 1,750.5"]])
     assert len({display_width(line) for line in lines}) == 1  # every line as wide: columns line up
