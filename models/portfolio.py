@@ -205,8 +205,9 @@ def _bad_rows(source: str, column: str, rows: np.ndarray, values: pd.Series, all
     return f"{source}: column {column!r}: {allowed}; bad values at {shown}{more}"
 
 
-def _check_columns(frame: pd.DataFrame, source: str) -> None:
-    """Raise unless the table has every required column, no unknown one, and at least one row."""
+def _check_columns(frame: pd.DataFrame, source: str, extra_columns: str = "refuse") -> pd.DataFrame:
+    """The table without columns riskpool does not read (`extra_columns` "ignore"); raise unless it
+    has every required column, no unknown one ("refuse") and at least one row."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise PortfolioError(
@@ -214,13 +215,15 @@ def _check_columns(frame: pd.DataFrame, source: str) -> None:
             f"required: {list(REQUIRED_COLUMNS)}, optional: {list(OPTIONAL_COLUMNS)}"
         )
     unknown = [c for c in frame.columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    if unknown:
+    if unknown and extra_columns != "ignore":
         raise PortfolioError(
             f"{source}: unknown columns {unknown}; "
-            f"allowed: {list(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+            f"allowed: {list(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)} "
+            '(set portfolio.extra_columns = "ignore" to load a file with columns of its own)'
         )
     if len(frame) == 0:
         raise PortfolioError(f"{source}: no loans (the table has a header but no rows)")
+    return frame.drop(columns=unknown)
 
 
 def _text(frame: pd.DataFrame, col: str) -> pd.Series:
@@ -273,13 +276,13 @@ def _label_columns(frame: pd.DataFrame, products: Sequence[str], source: str, li
 
 def portfolio_from_frame(
     frame: pd.DataFrame, products: Sequence[str], source: str = "<portfolio>",
-    lines: np.ndarray | None = None,
+    lines: np.ndarray | None = None, extra_columns: str = "refuse",
 ) -> Portfolio:
     """Validate a loan table and build a Portfolio. Messages give each row's line
-    in the file (`lines`; by default row order with the header as line 1)."""
+    in the file (`lines`; by default row order with the header as line 1);
+    columns riskpool does not read are refused, or dropped with `extra_columns` "ignore"."""
     cols = [str(c).strip() for c in frame.columns]
-    frame = frame.set_axis(cols, axis=1)
-    _check_columns(frame, source)
+    frame = _check_columns(frame.set_axis(cols, axis=1), source, extra_columns)
     line = np.arange(len(frame)) + 2 if lines is None else np.asarray(lines)
     errors: list[str] = []
 
@@ -327,13 +330,14 @@ def portfolio_from_frame(
     )
 
 
-def load_portfolio(path: str | Path, products: Sequence[str]) -> Portfolio:
-    """Load and validate a CSV or Parquet loan table (see the module docstring)."""
+def load_portfolio(path: str | Path, products: Sequence[str], extra_columns: str = "refuse") -> Portfolio:
+    """Load and validate a CSV or Parquet loan table (see the module docstring); `extra_columns`
+    "ignore" drops columns riskpool does not read instead of refusing the file."""
     p = Path(path)
     if p.is_dir():
         raise PortfolioError(f"{p}: is a folder, expected a .csv or .parquet file")
     frame, lines = _read_table(p)
-    return portfolio_from_frame(frame, products, source=str(p), lines=lines)
+    return portfolio_from_frame(frame, products, source=str(p), lines=lines, extra_columns=extra_columns)
 
 
 def write_portfolio_csv(portfolio: Portfolio, path: str | Path) -> None:

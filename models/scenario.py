@@ -122,6 +122,8 @@ class PortfolioSpec(_Model):
 
     path: Annotated[str, Field(min_length=1)] | None = None
     synthetic: SyntheticPortfolio | None = None
+    # a file's columns that riskpool does not read (a branch code, say): refused, or ignored
+    extra_columns: Literal["refuse", "ignore"] = "refuse"
 
     @model_validator(mode="after")
     def _one_source(self) -> PortfolioSpec:

@@ -85,7 +85,7 @@ def build_portfolio(scenario: Scenario) -> Portfolio:
         portfolio = generate_portfolio(spec.synthetic, scenario.product_names)
         source = f"{scenario.source}: portfolio.synthetic"
     else:
-        portfolio = load_portfolio(Path(spec.path), scenario.product_names)
+        portfolio = load_portfolio(Path(spec.path), scenario.product_names, spec.extra_columns)
         source = str(spec.path)
     if len(portfolio) == 0:
         raise PortfolioError(

@@ -83,3 +83,28 @@ def test_bad_rows_are_named_by_line_and_column(tmp_path):
 def test_generator_rejects_products_the_scenario_lacks():
     with pytest.raises(ValueError, match="not among the scenario's products"):
         generate_portfolio(SyntheticPortfolio(n_firms=10), ["ip_pledge"])
+
+
+def test_columns_of_a_banks_own_are_refused_or_ignored(tmp_path):
+    book = pd.DataFrame({
+        "loan_id": ["A1", "A2"], "firm_id": ["f1", "f2"], "score": [720, 610], "stage": ["mature", "growth"],
+        "sector": ["software", "software"], "amount": [3e6, 1.5e6], "term_months": [12, 24],
+        "start_month": [0, 0], "product": ["score_loan"] * 2, "branch": ["Qiaoxi", "Yuhua"],
+    })
+    path = tmp_path / "book.csv"
+    book.to_csv(path, index=False)
+    products = load_scenario("scenarios/shijiazhuang_score_loan.toml").product_names
+    with pytest.raises(PortfolioError, match=r"unknown columns \['branch'\].*extra_columns"):
+        load_portfolio(path, products)
+    kept = load_portfolio(path, products, extra_columns="ignore")
+    book.drop(columns="branch").to_csv(tmp_path / "plain.csv", index=False)
+    plain = load_portfolio(tmp_path / "plain.csv", products)
+    np.testing.assert_array_equal(kept.amount, plain.amount)
+    assert list(kept.loan_id) == list(plain.loan_id)
+    # the scenario key reaches the loader
+    scenario = tmp_path / "s.toml"
+    text = open("scenarios/shijiazhuang_score_loan.toml", encoding="utf-8").read()
+    start, end = text.index("[portfolio.synthetic]"), text.index("[default]")
+    table = f'[portfolio]\npath = "{path}"\nextra_columns = "ignore"\n\n'
+    scenario.write_text(text[:start] + table + text[end:], encoding="utf-8")
+    assert sim.run(load_scenario(scenario), n_paths=100).attrs["n_loans"] == 2
