@@ -42,6 +42,9 @@ REQUIRED_COLUMNS = (
     "product",
 )
 OPTIONAL_COLUMNS = ("pd_annual", "rate", "recovery")
+# What `riskpool portfolio --csv` adds to each loan (the model's PD and rate, lifetime PD, expected
+# loss, segment): read back, these are left out, never taken for the bank's own inputs.
+ASSIGNED_COLUMNS = ("model_pd_annual", "model_rate", "lifetime_pd", "expected_loss", "segment")
 MAX_REPORTED_ROWS = 10
 
 
@@ -214,6 +217,7 @@ def _check_columns(frame: pd.DataFrame, source: str, extra_columns: str = "refus
             f"{source}: missing required columns {missing}; "
             f"required: {list(REQUIRED_COLUMNS)}, optional: {list(OPTIONAL_COLUMNS)}"
         )
+    frame = frame.drop(columns=[c for c in ASSIGNED_COLUMNS if c in frame.columns])
     unknown = [c for c in frame.columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown and extra_columns != "ignore":
         raise PortfolioError(

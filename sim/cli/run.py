@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
+import pandas as pd
 
-from models.portfolio import PortfolioError, write_portfolio_csv
+from models.portfolio import PortfolioError
 from models.scenario import ScenarioError
 from sim.cli.common import (
     Progress,
@@ -21,7 +23,8 @@ from sim.cli.common import (
     with_tail,
     write_results,
 )
-from sim.engine.plan import build_portfolio
+from sim.engine.plan import build_portfolio, compile_plan
+from sim.optimizer.segments import segment_index
 from sim.report.tables import format_operations, format_table
 from sim.results.io import atomic_file
 from sim.scale.runs import run as run_engine
@@ -94,28 +97,58 @@ def run(scenario: str, engine: str, reviewers: int | None, review_days: float, a
     click.echo(f"results written to {target} (open {target / 'report.html'})")
 
 
+# Annual PD bands of the portfolio summary.
+PD_BANDS = (0.0, 0.01, 0.02, 0.05, 0.10, 1.0)
+
+
+def assigned_frame(sc, pf) -> pd.DataFrame:
+    """The loans with what the model assigns them: the annual PD and rate the engine uses (moral
+    hazard included), the lifetime PD (stress included), the expected loss (yuan, the full amount as
+    exposure: an upper bound for amortising loans) and the optimizer's segment."""
+    plan = compile_plan(sc, pf)
+    back = np.empty_like(plan.loan_order)
+    back[plan.loan_order] = np.arange(plan.loan_order.size)  # portfolio row -> plan loan
+    hazard, start, life = plan.hazard[back], plan.start[back], plan.life[back]
+    lifetime = -np.expm1(-hazard * (plan.clock[start + life] - plan.clock[start]))
+    frame = pf.to_frame()
+    frame["model_pd_annual"] = -np.expm1(-12.0 * hazard)
+    frame["model_rate"] = plan.rate[back]
+    frame["lifetime_pd"] = lifetime
+    frame["expected_loss"] = lifetime * pf.amount * (1.0 - plan.recovery_mean[back])
+    index, labels = segment_index(pf, list(sc.optimize.score_bands))
+    frame["segment"] = np.asarray(labels, dtype=object)[index]
+    return frame
+
+
 @click.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False),
-              help="Also write the loans to this CSV file.")
+              help="Also write the loans to this CSV file, with what the model assigns each (annual PD, "
+                   "rate, lifetime PD, expected loss, segment); it loads back as a portfolio file.")
 @set_option
 def portfolio(scenario: str, csv_out: str | None, overrides: tuple[str, ...]) -> None:
-    """Summarise the scenario's portfolio by stage and product (optionally export it as CSV)."""
+    """Summarise the scenario's portfolio by stage and product, sector and PD band (optionally
+    export it as CSV)."""
     sc = load_or_fail(scenario, overrides)
     try:
         pf = build_portfolio(sc)
     except PortfolioError as exc:
         fail(str(exc))
-    frame = pf.to_frame()
-    table = frame.groupby(["stage", "product"]).agg(
-        loans=("amount", "size"), amount_wan=("amount", lambda a: a.sum() / 1e4),
-        mean_score=("score", "mean"))
-    click.echo(f"{sc.name}: {len(pf):,} loans, {pf.total_amount / 1e8:.2f} 亿元 (amounts in 万元)")
-    click.echo(table.round(1).to_string())
+    frame = assigned_frame(sc, pf)
+    click.echo(f"{sc.name}: {len(pf):,} loans, {pf.total_amount / 1e8:.2f} 亿元 (amounts and expected "
+               "loss in 万元, PDs as the engine uses them)")
+    frame["pd_band"] = pd.cut(frame["model_pd_annual"], PD_BANDS, right=False,
+                              labels=[f"{a:.0%}-{b:.0%}" for a, b in zip(PD_BANDS[:-1], PD_BANDS[1:])])
+    for by in (["stage", "product"], ["sector"], ["pd_band"]):
+        table = frame.groupby(by, observed=True).agg(
+            loans=("amount", "size"), amount_wan=("amount", lambda a: a.sum() / 1e4),
+            mean_score=("score", "mean"), mean_pd=("model_pd_annual", "mean"),
+            expected_loss_wan=("expected_loss", lambda a: a.sum() / 1e4))
+        click.echo("\n" + table.round(4).to_string())
     if csv_out:
         try:
             with atomic_file(Path(csv_out)) as tmp:
-                write_portfolio_csv(pf, tmp)
+                frame.drop(columns="pd_band").to_csv(tmp, index=False, float_format="%.10g")
         except OSError as exc:
             fail(f"{csv_out}: cannot write: {exc.strerror or exc}")
         click.echo(f"loans written to {csv_out}")

@@ -197,7 +197,26 @@ def test_portfolio_command_exports_a_csv_that_loads_back(tmp_path):
     assert result.exit_code == 0, result.output
     assert "startup" in result.output and "亿元" in result.output
     from models.portfolio import load_portfolio
-    assert len(load_portfolio(csv, ["score_loan"])) == 336
+    assert len(load_portfolio(csv, ["score_loan"])) == 336  # the model's columns are left out
+    assert "pd_band" in result.output and "sector" in result.output
+
+
+def test_the_exported_expected_loss_is_the_engines(tmp_path):
+    """Without a stop rule or downturn recoveries, the loans' expected losses add up to the
+    engine's mean gross loss (bullet loans: the full amount is the exposure)."""
+    import pandas as pd
+
+    import sim
+    overrides = ("--set", "products.score_loan.recovery_downturn=0.0", "--set",
+                 "contract.stop_rule.default_rate=1.0")
+    csv = tmp_path / "book.csv"
+    assert invoke("portfolio", SCENARIO, "--csv", str(csv), *overrides).exit_code == 0
+    book = pd.read_csv(csv)
+    assert set(book.segment) >= {"startup|500-600|score_loan"} and (book.model_pd_annual > 0).all()
+    sc = sim.load_scenario(SCENARIO, [overrides[1], overrides[3]])
+    ds = sim.run(sc, n_paths=20_000, seed=9)
+    mean = ds.riskpool.estimate("gross_loss_mean")
+    assert abs(book.expected_loss.sum() - mean.value) < 4 * mean.se
 
 
 def test_run_with_the_simpy_twin(tmp_path):
