@@ -456,7 +456,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse ``a.b.c=value``; the value is read as TOML, else kept as a string."""
     key, sep, raw = text.partition("=")
     key = key.strip()
-    path = _key_path(key) if sep and key else None
+    path = key_path(key) if sep and key else None
     if not path:
         raise ScenarioError(f"override {text!r}: expected KEY=VALUE with a dotted key "
                             '(a part with dots in quotes: sweep.grid."contract.pool.size"=[...])')
@@ -467,7 +467,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def _key_path(key: str) -> list[str] | None:
+def key_path(key: str) -> list[str] | None:
     """The parts of a dotted TOML key (quoted parts kept whole), or None if it is not one."""
     try:
         node: Any = tomllib.loads(f"{key} = 0")

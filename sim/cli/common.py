@@ -12,6 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
 
 from models.scenario import Scenario, ScenarioError, load_scenario, to_toml
 from models.tail import parse_tail
@@ -98,14 +101,17 @@ def dask_scheduler(option: str | None) -> str | None:
 
 
 class Progress:
-    """Paths done, rate and ETA on stderr: a bar on a terminal (mode "auto"), a line a second
-    or so for logs (mode "plain"), nothing when quiet or mode "off"."""
+    """Paths done, rate and ETA on stderr: a rich progress bar on a terminal (mode "auto"), a line
+    a second or so for logs (mode "plain"), nothing when quiet or mode "off"."""
+
+    live: list[RichProgress] = []  # bars drawing now: stopped by `stop_all` if a command fails
 
     def __init__(self, total: int, quiet: bool, mode: str = "auto") -> None:
         self.total = total
         self.done = 0
         self.start = self.last = time.perf_counter()
         self.mode = "off" if quiet else ("bar" if sys.stderr.isatty() else "off") if mode == "auto" else mode
+        self.bar: RichProgress | None = None
 
     def __call__(self, n: int) -> None:
         self.done += n
@@ -118,14 +124,33 @@ class Progress:
         self.last = now
         elapsed = now - self.start
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else 0.0
-        status = f"{self.done:,}/{self.total:,} paths {rate:,.0f}/s ETA {eta:,.0f}s"
         if self.mode == "plain":
-            sys.stderr.write(f"{status}\n")
-        else:
-            fill = int(30 * self.done / self.total)
-            sys.stderr.write(f"\r[{'#' * fill}{'.' * (30 - fill)}] {status}" + ("\n" if finished else ""))
-        sys.stderr.flush()
+            eta = (self.total - self.done) / rate if rate > 0 else 0.0
+            sys.stderr.write(f"{self.done:,}/{self.total:,} paths {rate:,.0f}/s ETA {eta:,.0f}s\n")
+            sys.stderr.flush()
+            return
+        self._draw(rate, finished)
+
+    def _draw(self, rate: float, finished: bool) -> None:
+        if self.bar is None:
+            self.bar = RichProgress(
+                BarColumn(), TextColumn("{task.completed:,}/{task.total:,} paths"),
+                TextColumn("{task.fields[rate]}/s"), TextColumn("ETA"), TimeRemainingColumn(),
+                console=Console(file=sys.stderr), auto_refresh=False)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=self.total, rate="0")
+            Progress.live.append(self.bar)
+        self.bar.update(self.task, completed=self.done, rate=f"{rate:,.0f}")
+        self.bar.refresh()
+        if finished:
+            self.bar.stop()
+            Progress.live.remove(self.bar)
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """Stop the bars still drawing (a command failed or was interrupted): the terminal is left clean."""
+        while cls.live:
+            cls.live.pop().stop()
 
 
 def common_run_options(f):

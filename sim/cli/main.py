@@ -15,6 +15,7 @@ import sys
 
 import click
 
+from sim.cli.common import Progress
 from sim.cli.optimize import optimize
 from sim.cli.report import report
 from sim.cli.run import portfolio, run, validate
@@ -63,7 +64,10 @@ def main(argv: list[str] | None = None) -> None:
     if sys.stderr.isatty() and ENGINE_COMMANDS & set(argv) and cache_is_cold():
         click.echo("compiling kernels (first run of this version only, about a minute)...", err=True)
     try:
-        code = cli.main(argv, prog_name="riskpool", standalone_mode=False)
+        try:
+            code = cli.main(argv, prog_name="riskpool", standalone_mode=False)
+        finally:
+            Progress.stop_all()
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code

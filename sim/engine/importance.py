@@ -49,9 +49,9 @@ a large-deviation choice of mu would need, exists for them. Each round
 runs `PILOT_PATHS` paths under the current (mu, s); the elite are the
 event's paths when at least `ELITE_SHARE` of them hit it, otherwise the
 `ELITE_SHARE` with the highest score (the required pool or capital, or the
-loss); the cross-entropy update of a Gaussian mean is the elite's
+loss; those at the sample's lowest score left out); the cross-entropy update of a Gaussian mean is the elite's
 likelihood-weighted mean factor, of the chi2 scale its weighted mean chi2
-over nu. Two rounds at the event itself, or `MAX_ROUNDS`, end it. The
+over nu. Two rounds in a row at the event itself, or `MAX_ROUNDS`, end it. The
 pilot is a pure function of (plan, event, seed): the same seed gives the
 same shift and, with it, the same results on any threads, blocks or Dask
 workers.
@@ -75,6 +75,7 @@ from sim.risk import estimators
 DEFENSIVE = 0.1  # share of plain-Monte-Carlo paths in the sampling mixture
 PILOT_PATHS = 2048
 ELITE_SHARE = 0.05
+MIN_ELITE = 20  # paths an elite needs to move the shift
 MAX_ROUNDS = 12
 # The chi2 scale stays in these bounds (a numerical guard; the pilot moves it within a few rounds).
 MIXING_RANGE = (1e-3, 1.0e3)
@@ -137,7 +138,11 @@ def _elite(score: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, bool]:
     if int(hit.sum()) >= n_elite:
         return np.flatnonzero(hit), True
     # the highest scores, ties broken by path index so the choice is reproducible
-    return np.sort(np.argsort(-score, kind="stable")[:n_elite]), False
+    top = np.sort(np.argsort(-score, kind="stable")[:n_elite])
+    # a score with ties (a count of defaults) would keep the level where it is: the paths strictly
+    # above the boundary, when there are enough of them, move it on
+    above = np.flatnonzero(score > score[top].min())
+    return (above if above.size >= MIN_ELITE else top), False
 
 
 def _update(plan: Plan, key: np.uint64, elite: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, float]:
@@ -171,12 +176,14 @@ def choose_shift(plan: Plan, event: TailEvent, seed: int, target: float | None =
         if target is not None:
             hit = score >= estimators.quantiles(score, np.array([1.0 - target]), out.weight)[0]
         elite, reached = _elite(score, hit)
-        if not reached and score[elite].min() <= score.min():
-            return TailShift(q.shift, q.mixing, q.defensive, round_, False)  # no path moves towards it
+        if not reached:  # paths at the lowest score say nothing of the way to the event
+            elite = elite[score[elite] > score.min()]
+            if elite.size == 0:
+                return TailShift(q.shift, q.mixing, q.defensive, round_, False)  # no path moves towards it
         shift, mixing = _update(tilted(plan, q), key, elite, out.weight)
         q = TailShift(tuple(float(v) for v in shift), mixing, DEFENSIVE, round_, reached)
-        at_event += reached
-        if at_event == 2:
+        at_event = at_event + 1 if reached else 0
+        if at_event == 2:  # two rounds in a row at the event itself
             break
     return q
 

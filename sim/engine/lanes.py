@@ -22,7 +22,7 @@ from sim.engine.sampling import (
     sample_defaults_sparse,
     sample_path_losses,
 )
-from sim.engine.waterfall import N_EVENT_TYPES, settle_path
+from sim.engine.waterfall import N_EVENT_TYPES, settle_with_required_pool
 
 # Paths per unit of work handed to a thread lane.
 CHUNK = 64
@@ -69,13 +69,9 @@ def _simulate_lane(plan, key, first_path, out, spare, lane, n_lanes):
             n, z, log_ratio = sample_path_losses(d, key, first_path + p, True, scratch)
             out.systematic[p] = z
             out.weight[p] = np.exp(log_ratio)
-            settle_path(plan, p, n, scratch.loan, scratch.month, scratch.ead, scratch.rec, paid, keys,
-                        year_guarantor, loan_default_month, firm_subsidy, out, False)
-            if out.exhausted[p]:  # the required pool needs the path settled with an unlimited pool
-                spare.period_defaults[lane, :] = 0
-                settle_path(plan, lane, n, scratch.loan, scratch.month, scratch.ead, scratch.rec, paid, keys,
-                            year_guarantor, loan_default_month, firm_subsidy, spare, True)
-                out.required_pool[p] = spare.required_pool[lane]
+            settle_with_required_pool(plan, p, n, scratch.loan, scratch.month, scratch.ead, scratch.rec,
+                                      paid, keys, year_guarantor, loan_default_month, firm_subsidy, out,
+                                      spare, lane)
 
 
 def simulate_block(plan: Plan, key: np.uint64, first_path: int, out: PathOutputs, n_lanes: int) -> None:

@@ -30,7 +30,7 @@ from sim.engine.outputs import (
 )
 from sim.engine.plan import Plan, build_portfolio, compile_plan
 from sim.engine.sampling import draw_plan, fill_exposures
-from sim.engine.waterfall import N_EVENT_TYPES, settle_path
+from sim.engine.waterfall import N_EVENT_TYPES, settle_with_required_pool
 
 METHODS = ("sparse", "dense")
 
@@ -165,13 +165,15 @@ def simulate_losses(
 
 
 @njit(cache=True)
-def _settle_given(plan, loans, months, recoveries, out):
+def _settle_given(plan, loans, months, recoveries, out, spare):
     n = loans.size
     ead = np.zeros(max(n, 1))
     fill_exposures(draw_plan(plan), n, loans, months, ead)
-    settle_path(plan, 0, n, loans, months, ead, recoveries, np.zeros((max(n, 1), out.party_loss.shape[1])),
-                np.zeros(max(n, 1) * N_EVENT_TYPES, np.int64), np.zeros(plan.n_event_years),
-                np.full(plan.amount.size, -1, np.int64), np.zeros(max(plan.n_firms, 1)), out, False)
+    settle_with_required_pool(plan, 0, n, loans, months, ead, recoveries,
+                              np.zeros((max(n, 1), out.party_loss.shape[1])),
+                              np.zeros(max(n, 1) * N_EVENT_TYPES, np.int64), np.zeros(plan.n_event_years),
+                              np.full(plan.amount.size, -1, np.int64), np.zeros(max(plan.n_firms, 1)), out,
+                              spare, 0)
 
 
 def settle_given_defaults(plan: Plan, loans, months, recoveries) -> PathOutputs:
@@ -187,5 +189,6 @@ def settle_given_defaults(plan: Plan, loans, months, recoveries) -> PathOutputs:
     if bad.any():
         raise ValueError(f"default months outside the loans' lives: {months[bad].tolist()}")
     out = allocate_outputs(1, plan.horizon // plan.period_months)
-    _settle_given(plan, loans, months, recoveries, out)
+    spare = allocate_outputs(1, plan.horizon // plan.period_months)  # the unlimited-pool settle's row
+    _settle_given(plan, loans, months, recoveries, out, spare)
     return out

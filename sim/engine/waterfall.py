@@ -73,11 +73,12 @@ _LOW32 = (1 << 32) - 1
 
 
 @njit(cache=True)
-def _advance(month, pool, guarantor, next_top_up, next_period, horizon, period_months, top_up_mode,
+def _advance(month, pool, slack, guarantor, next_top_up, next_period, horizon, period_months, top_up_mode,
              top_up_amount, top_up_every, pool_size, pool_row, guarantor_row):
-    """Apply top-ups and record period-end pool balance and guarantor capital
-    (into this path's rows) for every period that ends before `month`.
-    Scalars and rows rather than the plan: this runs once per event."""
+    """Apply top-ups (to the pool and its slack g) and record period-end pool
+    balance and guarantor capital (into this path's rows) for every period
+    that ends before `month`. Scalars and rows rather than the plan: this
+    runs once per event."""
     n_periods = pool_row.size
     while True:
         period_end = (next_period + 1) * period_months
@@ -85,15 +86,17 @@ def _advance(month, pool, guarantor, next_top_up, next_period, horizon, period_m
         if top_up_due and (next_period >= n_periods or next_top_up <= period_end):
             if top_up_mode == 1:
                 pool += top_up_amount
+                slack += top_up_amount
             else:
                 pool = max(pool, pool_size)
+                slack = max(slack, 0.0)
             next_top_up += top_up_every
         elif next_period < n_periods and period_end < month:
             pool_row[next_period] = pool
             guarantor_row[next_period] = guarantor
             next_period += 1
         else:
-            return pool, next_top_up, next_period
+            return pool, slack, next_top_up, next_period
 
 
 @njit(cache=True, inline="always")
@@ -148,10 +151,12 @@ def _stop_passed(stop_month, cumulative, rate, originated):
 
 @njit(cache=True, inline="always")
 def _take_back_recovery(k, recovered, paid, loss):
-    """Take off each party's loss the `recovered` fraction of what it paid on default k."""
+    """Take off each party's loss the `recovered` fraction of what it paid on default k; returns
+    what goes back to the pool and to the guarantor's capital (yuan)."""
     for q in range(paid.shape[1]):
         back = paid[k, q] * recovered
         loss[q] -= back
+    return paid[k, POOL] * recovered, paid[k, GUARANTOR] * recovered
 
 
 @njit(cache=True, inline="always")
@@ -254,39 +259,37 @@ def _close_path(plan, p, out, stop_month, exhausted, n_defaults, defaulted_amoun
 
 
 @njit(cache=True, inline="always")
-def _pay_from_balance(pay, balance, need, cut):
-    """A claim `pay` (yuan) on a `balance`: (what is paid, balance left, the
-    largest claim-over-balance so far, short), cut to the balance when `cut`."""
-    need = max(need, pay - balance)
+def _pay_from_balance(pay, balance, slack, need, cut):
+    """A claim `pay` (yuan) on a `balance` whose slack (balance less the
+    initial money) is `slack`: (what is paid, balance and slack left, the
+    largest claim over slack so far, short), cut to the balance when `cut`."""
+    need = max(need, pay - slack)
     short = cut and pay > balance
     if short:
         pay = balance
-    return pay, balance - pay, need, short
+    return pay, balance - pay, slack - pay, need, short
 
 
 @njit(cache=True)
 def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
                 loan_default_month, firm_subsidy, out, unlimited_pool):
-    """Settle the `n_def` defaults of path row `p` and write its outputs.
-
-    `ead` and `rec` hold each default's exposure (yuan) and recovery fraction;
-    the other arrays are scratch of at least the sizes the plan implies.
-    With `unlimited_pool` the pool starts empty and pays every claim in full
-    (only its required pool, out.required_pool[p], is then meant to be read).
-    """
+    """Settle the `n_def` defaults of path row `p` and write its outputs. `ead` and `rec` hold each
+    default's exposure (yuan) and recovery fraction; the other arrays are scratch of at least the
+    sizes the plan implies. With `unlimited_pool` the pool starts empty and pays every claim in
+    full (then only out.required_pool[p] is meant to be read)."""
     horizon = plan.horizon
     pool0 = 0.0 if unlimited_pool else plan.pool_size
-    pool_need, capital_need = -np.inf, -np.inf  # largest claim over balance (yuan)
+    # g (module doc) of pool and guarantor, and the largest claim over it (yuan); finite for infinite money
+    pool_slack, capital_slack, pool_need, capital_need = 0.0, 0.0, 0.0, 0.0
     n_keys = _event_keys(n_def, def_loan, def_month, rec, plan.product, plan.shares, plan.guaranteed,
                          plan.recovery_lag, plan.party_lag, paid, keys)
     order = np.sort(keys[:n_keys])
     pool_row, guarantor_row = out.pool_balance[p], out.guarantor_capital[p]
     loss, paid_total = np.zeros(paid.shape[1]), np.zeros(paid.shape[1])  # yuan by party
-    pool, guarantor = pool0, plan.guarantor_capital
-    next_top_up, next_period = plan.top_up_every, 0
+    pool, guarantor, next_top_up, next_period = pool0, plan.guarantor_capital, plan.top_up_every, 0
     stop_month, n_defaults, exhausted = -1, 0, False
-    cum_ead, cum_comp = 0.0, 0.0  # what the stop rule compares with the credit originated
-    gross, defaulted_amount, lost_margin = 0.0, 0.0, 0.0
+    # cum_ead, cum_comp: what the stop rule compares with the credit originated
+    cum_ead, cum_comp, gross, defaulted_amount, lost_margin = 0.0, 0.0, 0.0, 0.0, 0.0
     year_guarantor[:] = 0.0
 
     for key in order:
@@ -296,8 +299,8 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
         i = def_loan[k]
         if stop_month >= 0 and plan.start[i] > stop_month:
             continue
-        pool, next_top_up, next_period = _advance(
-            month, pool, guarantor, next_top_up, next_period, horizon, plan.period_months,
+        pool, pool_slack, next_top_up, next_period = _advance(
+            month, pool, pool_slack, guarantor, next_top_up, next_period, horizon, plan.period_months,
             plan.top_up_mode, plan.top_up_amount, plan.top_up_every, pool0, pool_row, guarantor_row)
         share = plan.shares[plan.product[i]]
         exposure = ead[k]
@@ -315,9 +318,9 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
             if _stop_passed(stop_month, cum_ead, plan.stop_default_rate, originated):
                 stop_month = month
         elif typ == EV_RECOVERY:
-            _take_back_recovery(k, rec[k], paid, loss)
-            pool += paid[k, POOL] * rec[k]
-            guarantor += paid[k, GUARANTOR] * rec[k]
+            back_pool, back_capital = _take_back_recovery(k, rec[k], paid, loss)
+            pool, pool_slack = pool + back_pool, pool_slack + back_pool
+            guarantor, capital_slack = guarantor + back_capital, capital_slack + back_capital
         else:
             party = EVENT_PARTY[typ]  # a payer: events exist only for positive shares
             owed = share[party] * exposure
@@ -325,11 +328,13 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
             pay = min(due, plan.cap_total[party] - paid_total[party])
             short = pay < due  # its cumulative cap is reached
             if party == POOL:
-                pay, pool, pool_need, dry = _pay_from_balance(pay, pool, pool_need, not unlimited_pool)
+                pay, pool, pool_slack, pool_need, dry = _pay_from_balance(pay, pool, pool_slack, pool_need,
+                                                                          not unlimited_pool)
                 exhausted |= dry
                 short |= dry
             elif party == GUARANTOR:
-                pay, guarantor, capital_need, dry = _pay_from_balance(pay, guarantor, capital_need, True)
+                pay, guarantor, capital_slack, capital_need, dry = _pay_from_balance(
+                    pay, guarantor, capital_slack, capital_need, True)
                 short |= dry
                 year_guarantor[(month - 1) // 12] += pay
             out.short[p, party] |= short
@@ -339,9 +344,27 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
                 cum_comp += pay
                 if _stop_passed(stop_month, cum_comp, plan.stop_compensation_rate, originated):
                     stop_month = min(month, horizon)
-    _advance(horizon + 1, pool, guarantor, next_top_up, next_period, horizon, plan.period_months,
+    _advance(horizon + 1, pool, pool_slack, guarantor, next_top_up, next_period, horizon, plan.period_months,
              plan.top_up_mode, plan.top_up_amount, plan.top_up_every, pool0, pool_row, guarantor_row)
-    required = (max(0.0, pool0 + pool_need), max(0.0, plan.guarantor_capital + capital_need))
+    required = (pool_need, capital_need)
     _close_path(plan, p, out, stop_month, exhausted, n_defaults, defaulted_amount, gross, loss, lost_margin,
                 year_guarantor, n_def, def_loan, loan_default_month, firm_subsidy, required)
     return n_defaults
+
+
+@njit(cache=True)
+def settle_with_required_pool(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
+                              loan_default_month, firm_subsidy, out, spare, lane):
+    """`settle_path` into row `p` of `out`, and the path's exact required pool: where the pool ran
+    dry, from the path settled again with an unlimited pool (into row `lane` of `spare`)."""
+    settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
+                loan_default_month, firm_subsidy, out, False)
+    pool_size = plan.pool_size
+    if not out.exhausted[p]:
+        # the two sums of the claims can round apart by an ulp: keep "dry iff R > P0" at P0 itself
+        out.required_pool[p] = min(out.required_pool[p], pool_size)
+        return
+    spare.period_defaults[lane, :] = 0
+    settle_path(plan, lane, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
+                loan_default_month, firm_subsidy, spare, True)
+    out.required_pool[p] = max(spare.required_pool[lane], np.nextafter(pool_size, np.inf))

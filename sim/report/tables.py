@@ -3,10 +3,14 @@ yuan), read through the `ds.riskpool` accessor."""
 
 from __future__ import annotations
 
+import io
 import itertools
-import unicodedata
 
 import xarray as xr
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from sim.risk.estimators import Estimate
 
@@ -31,11 +35,10 @@ def format_table(ds: xr.Dataset, q: float | None = None) -> str:
     q = table.q
     head = ["party", "E[loss]", f"VaR {q:.1%}", f"ES {q:.1%}", "share"]
     body = [[row.label, wan(row.mean), wan(row.var), wan(row.es), f"{row.share:.1%}"] for row in table.rows]
-    rendered = text_table(head, body)
     lines = [f"{ds.attrs.get('scenario_name', '')}: {ds.attrs['n_paths']:,} paths ({sampling_note(ds)}), "
              f"seed {ds.attrs['seed']}, {ds.attrs['n_loans']:,} loans, "
              f"{ds.attrs['portfolio_amount'] / 1e8:.2f} 亿元 lent. Money in 万元 (10 000 yuan), ± 1 s.e.",
-             *rendered[:-1], rendered[1], rendered[-1]]  # a rule above the total
+             text_table(head, body, sections=(len(body) - 2,))]  # a rule above the total
     fiscal_var = rp.estimate("fiscal_cost_quantile", quantile=q).value
     lines += [
         "",
@@ -43,6 +46,7 @@ def format_table(ds: xr.Dataset, q: float | None = None) -> str:
         f"stop rule triggered          {percent(rp.estimate('stop_rule_prob'))}  (credit forgone "
         f"{wan(rp.estimate('credit_forgone_mean'))} 万元)",
         f"default rate (loans)         {percent(rp.estimate('default_rate_mean'), 3)}",
+        f"recovered (share of EAD)     {percent(rp.estimate('recovery_rate'), 2)}",
         f"credit supplied              {wan(rp.estimate('credit_supplied_mean'))} 万元",
         f"fiscal cost                  {wan(rp.estimate('fiscal_cost_mean'))} 万元"
         f"  (VaR {q:.1%}: {fiscal_var / WAN:,.1f})",
@@ -271,27 +275,25 @@ def sweep_rows(ds: xr.Dataset) -> tuple[list[str], list[list[str]]]:
     return dims + list(SWEEP_HEAD), rows
 
 
-def display_width(text: str) -> int:
-    """Columns `text` takes on a terminal: East-Asian wide characters (万元) take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def text_table(head: list[str], rows: list[list[str]], n_left: int = 1) -> list[str]:
-    """Lines of a terminal table: columns as wide as their widest cell (wide characters count
-    two), the first `n_left` left-aligned, the others right-aligned; a rule under the head."""
-    widths = [max(display_width(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: list[str]) -> str:
-        pads = [" " * (w - display_width(c)) for c, w in zip(cells, widths)]
-        return "  ".join(c + pad if i < n_left else pad + c for i, (c, pad) in enumerate(zip(cells, pads)))
-
-    return [line(head), line(["-" * w for w in widths]), *map(line, rows)]
+def text_table(head: list[str], rows: list[list[str]], n_left: int = 1,
+               sections: tuple[int, ...] = ()) -> str:
+    """A table as terminal text (rich: columns measured with East-Asian wide characters, 万元,
+    taking two), the first `n_left` columns left-aligned, the others right-aligned, a rule under
+    the head and after each row index in `sections`."""
+    table = Table(box=box.HORIZONTALS, show_edge=False, pad_edge=False)
+    for i, title in enumerate(head):
+        table.add_column(Text(title), justify="left" if i < n_left else "right", no_wrap=True)
+    for i, row in enumerate(rows):
+        table.add_row(*map(Text, row), end_section=i in sections)
+    console = Console(file=io.StringIO(), width=10_000, color_system=None, force_terminal=False)
+    console.print(table)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
 
 
 def format_sweep(ds: xr.Dataset) -> str:
     """The sweep's table for a terminal (± 1 standard error)."""
     head, rows = sweep_rows(ds)
-    return "\n".join(text_table(head, rows, len(ds.pool_exhaustion_prob.dims)))
+    return text_table(head, rows, len(ds.pool_exhaustion_prob.dims))
 
 
 def allocation_csv(ds: xr.Dataset, path) -> None:

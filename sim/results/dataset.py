@@ -73,6 +73,9 @@ def _add_losses(data: dict, out: PathOutputs, quantiles: np.ndarray, levels: np.
     originated = np.maximum(out.n_originated, 1.0)
     add_mean(data, "default_rate", out.n_defaults / originated, weights=w)
     add_mean(data, "default_rate_by_amount", out.defaulted_amount / np.maximum(out.credit, 1.0), weights=w)
+    # the share of defaulted yuan recovered, as realised (downturn recoveries included)
+    recovered = estimators.ratio(out.defaulted_amount - out.gross_loss, out.defaulted_amount, w)
+    data["recovery_rate"], data["recovery_rate_se"] = ((), recovered.value), ((), recovered.se)
     add_mean(data, "defaults_by_period", out.period_defaults.astype(float), ("period",), w)
 
     add_mean(data, "loss", out.party_loss, ("party",), w)

@@ -2,9 +2,10 @@
 temporary folder beside the target, which is renamed into place only when
 complete, so an interrupted or failed run leaves no half-written folder.
 
-A temporary folder's name carries the writing process's id
-(`.<target>.riskpool-<pid>.<random>.tmp`): one left by a killed process
-(SIGKILL, power loss) is removed by the next write into the same parent.
+A temporary folder's name carries the writing process's id and host
+(`.<target>.riskpool-<pid>-<host>.<random>.tmp`): one left by a killed
+process of this host (SIGKILL, power loss) is removed by the next write into
+the same parent; another host's are left alone.
 Folders get the user's normal permissions (the umask), parents created for
 a write that fails are removed again, and of two writers racing for one
 target exactly one wins; the other gets "already exists"."""
@@ -12,10 +13,12 @@ target exactly one wins; the other gets "already exists"."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +30,14 @@ class OutputError(OSError):
     """The results folder cannot be written (exists already, or not writable)."""
 
 
-_TEMP = re.compile(r"^\..*\.riskpool-(\d+)\.[^.]+\.tmp$")
+_TEMP = re.compile(r"^\..*\.riskpool-(\d+)-([0-9a-f]{8})\.[^.]+\.tmp$")
+
+
+def _host() -> str:
+    """This machine (and process-id namespace) as 8 hex digits: a temporary folder of a writer on
+    another host sharing the folder (NFS, a container's volume) is never taken for a dead one's."""
+    namespace = os.stat("/proc/self/ns/pid").st_ino if os.path.exists("/proc/self/ns/pid") else 0
+    return hashlib.sha256(f"{socket.gethostname()}:{namespace}".encode()).hexdigest()[:8]
 
 
 def _alive(pid: int) -> bool:
@@ -45,7 +55,7 @@ def remove_stale_temporaries(parent: Path) -> None:
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
             match = _TEMP.match(entry.name)
-            if match and not _alive(int(match.group(1))):
+            if match and match.group(2) == _host() and not _alive(int(match.group(1))):
                 if entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
@@ -77,7 +87,7 @@ def _remove_empty(top: Path | None, parent: Path) -> None:
 
 
 def _temporary_name(target: Path) -> str:
-    return f".{target.name}.riskpool-{os.getpid()}."
+    return f".{target.name}.riskpool-{os.getpid()}-{_host()}."
 
 
 @contextlib.contextmanager

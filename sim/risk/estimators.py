@@ -23,6 +23,8 @@ paths x_1..x_n (every estimator is the plain, unnormalised IS one):
   computed in the equivalent form sqrt((Var(x | x >= VaR) + q (ES - VaR)^2) / (n (1 - q))).
 - CVaR_alpha by direct minimisation of F(zeta) = zeta + sum_i w_i (x_i - zeta)^+ / ((1 - alpha) W)
   over the sample points (the optimizer's constraint function).
+- ratio of means r = sum_i w_i x_i / sum_i w_i y_i (e.g. the share of defaulted yuan recovered),
+  SE by the delta method: sd(w (x - r y)) / (sqrt(n) mean(w y)).
 
 A weight vector of ones is plain Monte Carlo: it is detected and gives the
 unweighted numbers to the bit. `verdict` checks a limit against an estimate
@@ -189,6 +191,20 @@ def cvar_and_var(losses: np.ndarray, alpha: float, weights: np.ndarray | None = 
         value = zeta + excess.sum() / ((1.0 - alpha) * n)
         best = min(best, (float(value), float(zeta)))
     return best
+
+
+def ratio(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> Estimate:
+    """The ratio of the means of x and y over paths and its standard error (delta method); NaN
+    when y is zero on every path."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    w = _weights(weights, x.size)
+    wx, wy = (x, y) if w is None else (w * x, w * y)
+    total = float(wy.sum())
+    if total == 0.0:
+        return Estimate(math.nan, math.nan)
+    r = float(wx.sum()) / total
+    se = float((wx - r * wy).std(ddof=1)) / math.sqrt(x.size) / (total / x.size) if x.size > 1 else math.nan
+    return Estimate(r, se)
 
 
 def cvar(losses: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> Estimate:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 import tomllib
 from collections.abc import Sequence
 from typing import Any
@@ -48,6 +49,7 @@ from models.scenario import (
     Scenario,
     ScenarioError,
     apply_overrides,
+    key_path,
     scenario_from_mapping,
     scenario_sha256,
 )
@@ -104,7 +106,9 @@ def _range(text: str) -> list[float] | None:
         raise ValueError(f"range {text!r}: more than {MAX_RANGE:,} values")
     k = np.arange(int(np.floor(count)) + 1)
     values = lo * step ** k if geometric else lo + step * k
-    integers = not geometric and all(p.strip().lstrip("+-").isdigit() for p in parts)  # as written: 1:5:1
+    # integers where they are written so (1:5:1, 1000:8000:x2) and every value is whole
+    written = [p.strip().lstrip("x+-") for p in parts]
+    integers = all(w.isdigit() for w in written) and all(float(v).is_integer() for v in values)
     # 12 significant digits: 0.1:0.3:0.1 gives 0.3, not 0.30000000000000004
     return [int(v) if integers else float(f"{v:.12g}") for v in values]
 
@@ -162,7 +166,7 @@ def sweep_axes(scenario: Scenario, grid: dict[str, list[Any]]) -> dict[str, list
     for key, values in axes.items():
         if not values:
             raise ScenarioError(f"{scenario.source}: sweep.grid.{key}: needs at least one value")
-        if len({repr(v) for v in values}) != len(values):
+        if len({_same_value(v) for v in values}) != len(values):
             raise ScenarioError(f"{scenario.source}: sweep.grid.{key}: values repeat: {values}")
     return axes
 
@@ -195,9 +199,18 @@ def point_scenarios(scenario: Scenario, axes: dict[str, list[Any]]) -> list[Scen
     return points
 
 
+def _same_value(value: Any) -> str:
+    """What makes two swept values the same point: 1e7 and 10000000 are one value."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(float(value))
+    return _toml_value(value)
+
+
 def _toml_key(key: str) -> str:
-    """A dotted key as an override writes it (its parts kept whole)."""
-    return ".".join(part if part.replace("_", "").isalnum() else _toml_value(part) for part in key.split("."))
+    """A dotted key as an override writes it: each part quoted unless it is a bare TOML key
+    (so a product named 科技贷, or one with dots written in quotes, is one part)."""
+    parts = key_path(key) or key.split(".")
+    return ".".join(part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else _toml_value(part) for part in parts)
 
 
 def _toml_value(value: Any) -> str:

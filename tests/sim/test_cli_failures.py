@@ -140,11 +140,13 @@ def test_a_real_full_disk(tmp_path, capsys):
 
 
 def test_portfolio_csv_is_written_atomically(tmp_path, monkeypatch):
-    def partial(pf, path):
+    import pandas as pd
+
+    def partial(frame, path, **kwargs):
         Path(path).write_text("loan_id,firm_id\n", encoding="utf-8")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(sim.cli.run, "write_portfolio_csv", partial)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", partial)
     target = tmp_path / "loans.csv"
     result = invoke("portfolio", SCENARIO, "--csv", str(target))
     assert result.exit_code == 2 and "No space left" in result.output
@@ -154,18 +156,22 @@ def test_portfolio_csv_is_written_atomically(tmp_path, monkeypatch):
 def test_stale_temporaries_of_dead_writers_are_removed_and_modes_follow_the_umask(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
-    stale = tmp_path / f".old.riskpool-{dead}.abcd1234.tmp"
+    from sim.results.io import _host
+
+    stale = tmp_path / f".old.riskpool-{dead}-{_host()}.abcd1234.tmp"
     stale.mkdir()
     (stale / "results.nc").write_bytes(b"half")
-    mine = tmp_path / f".busy.riskpool-{os.getpid()}.abcd1234.tmp"  # a live writer's: kept
+    mine = tmp_path / f".busy.riskpool-{os.getpid()}-{_host()}.abcd1234.tmp"  # a live writer's: kept
     mine.mkdir()
+    elsewhere = tmp_path / f".far.riskpool-{dead}-0123abcd.abcd1234.tmp"  # another host's: kept
+    elsewhere.mkdir()
     old = os.umask(0o022)
     try:
         with atomic_folder(tmp_path / "new") as tmp:
             (tmp / "x").write_text("x")
     finally:
         os.umask(old)
-    assert not stale.exists() and mine.exists()
+    assert not stale.exists() and mine.exists() and elsewhere.exists()
     assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o755
 
 

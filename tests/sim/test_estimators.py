@@ -93,3 +93,19 @@ def test_results_and_the_optimizer_use_the_estimators(monkeypatch):
     monkeypatch.setattr(estimators, "cvar_and_var", lambda *a, **k: calls.append(1) or cvar_and_var(*a, **k))
     assert model.empirical_cvar(np.arange(100.0), 0.9) == pytest.approx(94.5)
     assert calls
+
+
+def test_ratio_of_means_against_truth():
+    rng = np.random.default_rng(4)
+    y = rng.exponential(2.0, 40_000)
+    x = 0.3 * y + rng.normal(0.0, 0.5, y.size)  # E[x] / E[y] = 0.3
+    est = estimators.ratio(x, y)
+    assert abs(est.value - 0.3) < 4 * est.se and est.se < 0.01
+    np.testing.assert_allclose(estimators.ratio(2 * y, y), (2.0, 0.0), atol=1e-12)
+    assert np.isnan(estimators.ratio(x, 0 * y).value)
+    # unit weights give the plain numbers to the bit; the spread of replications matches the SE
+    assert estimators.ratio(x, y, np.ones(y.size)) == est
+    reps = [estimators.ratio(0.3 * yy + rng.normal(0, 0.5, yy.size), yy).value
+            for yy in (rng.exponential(2.0, 2_000) for _ in range(300))]
+    se = estimators.ratio(x[:2_000], y[:2_000]).se
+    assert 0.7 < np.std(reps) / se < 1.4

@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 
 import pytest
+from rich.cells import cell_len
 
 from models.scenario import ScenarioError, parse_override
-from sim.report.tables import display_width, text_table
+from sim.report.tables import text_table
 from sim.results.io import read_netcdf
 from sim.scale.grid import parse_grid
 from tests.sim.test_cli import SCENARIO, invoke
@@ -37,6 +38,15 @@ def test_grid_values(text, values):
 def test_bad_grids_say_the_grammar(text):
     with pytest.raises(ScenarioError, match="expected KEY="):
         parse_grid([text])
+
+
+def test_the_same_value_twice_is_refused_before_the_run():
+    from models.scenario import load_scenario
+    from sim.scale.grid import sweep_axes
+
+    sc = load_scenario(SCENARIO)
+    with pytest.raises(ScenarioError, match="values repeat"):
+        sweep_axes(sc, parse_grid(["contract.pool.size=1e7,10000000"]))
 
 
 def test_a_quoted_key_part_stays_whole():
@@ -89,6 +99,8 @@ def test_the_table_level(tmp_path):
 
 
 def test_terminal_tables_measure_wide_characters():
-    lines = text_table(["key", "E[loss] 万元"], [["a", "27,724.1 ± 102.6"], ["bb", "162,555.0 ± 1,750.5"]])
-    assert len({display_width(line) for line in lines}) == 1  # every line as wide: columns line up
-    assert "  " in lines[2] and display_width("万元") == 4
+    lines = text_table(["key", "E[loss] 万元"], [["a", "27,724.1 ± 102.6"], ["bb", "162,555.0 ± 1,750.5"]],
+                       sections=(0,)).splitlines()
+    ends = {cell_len(line) for line in lines if line.strip()}
+    assert len(ends) == 1  # right-aligned columns end together: the wide 万元 is measured as two
+    assert "E[loss] 万元" in lines[0] and "162,555.0 ± 1,750.5" in lines[-1]

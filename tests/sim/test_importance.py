@@ -77,6 +77,14 @@ def test_is_matches_the_exact_tail_of_a_homogeneous_book(copula, method, targets
         assert abs(lr[0] - 1.0) < 4 * lr[1]
 
 
+def test_the_pilot_finds_its_way_where_most_paths_lose_nothing():
+    """A book where 1 path in 60 has a default: the pilot's first elite is those few paths."""
+    book = equal_loans(20, 0.0008, amount=LOAN)
+    plan = RunSpec.resolve(_book_scenario("gaussian"), portfolio=book).plan
+    q = choose_shift(plan, parse_tail(f"gross_loss>={2.5 * LOAN:g}"), seed=2)
+    assert q.reached and q.shift[0] < -1.0
+
+
 def test_the_t_copula_pilot_scales_the_mixing_draw_down():
     book = equal_loans(N_LOANS, PD, amount=LOAN)
     plan = RunSpec.resolve(_book_scenario("student_t"), portfolio=book).plan

@@ -60,3 +60,22 @@ def test_pool_runs_dry_exactly_when_the_required_pool_exceeds_it(case):
         np.testing.assert_array_equal(out.exhausted, required > size, err_msg=f"{case}: pool {size}")
         # the required pool does not depend on the pool the path was settled with
         np.testing.assert_allclose(out.required_pool, required, rtol=1e-12, atol=1e-3)
+
+
+def test_an_unlimited_pool_still_gives_the_required_pool():
+    top_up, caps, stop = CASES["add"]
+    required = _outputs(3e6, top_up, caps, stop).required_pool
+    unlimited = _outputs(float("inf"), top_up, caps, stop)
+    assert not unlimited.exhausted.any()
+    np.testing.assert_allclose(unlimited.required_pool, required, rtol=1e-12, atol=1e-3)
+
+
+def test_a_hand_settled_path_gives_the_same_required_pool_whatever_its_pool():
+    from sim.engine.run import settle_given_defaults
+
+    sc = make_scenario(contract={"shares": {"loan": {"bank": 0.5, "pool": 0.5}}, "pool": {"size": 1e3}})
+    plan = compile_plan(sc, equal_loans(5, 0.1, amount=1e6))
+    dry = settle_given_defaults(plan, [0, 1, 2], [2, 3, 5], [0.0, 0.0, 0.0])
+    full = settle_given_defaults(plan._replace(pool_size=1e9), [0, 1, 2], [2, 3, 5], [0.0, 0.0, 0.0])
+    assert dry.exhausted[0] and not full.exhausted[0]
+    assert dry.required_pool[0] == full.required_pool[0] == 1.5e6
