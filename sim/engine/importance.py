@@ -187,8 +187,3 @@ def choose_shift(plan: Plan, event: TailEvent, seed: int, target: float | None =
             break
     return q
 
-
-def effective_paths(weight: np.ndarray) -> float:
-    """(sum w)^2 / sum w^2: the plain Monte Carlo paths the weighted sample is worth for a mean."""
-    total = float(weight.sum())
-    return total * total / float((weight * weight).sum()) if total > 0.0 else 0.0

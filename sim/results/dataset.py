@@ -18,7 +18,6 @@ import numpy as np
 import xarray as xr
 
 from models.scenario import PARTIES, Scenario, scenario_sha256
-from sim.engine.importance import effective_paths
 from sim.engine.outputs import PathOutputs
 from sim.engine.plan import Plan
 from sim.results.units import label
@@ -150,7 +149,7 @@ def build_dataset(out: PathOutputs, plan: Plan, scenario: Scenario, seed: int, m
             "tail_shift": np.asarray(plan.tail_shift, float),
             "tail_mixing": float(plan.tail_mixing),
             "tail_defensive": float(plan.tail_defensive),
-            "effective_paths": effective_paths(w),
+            "effective_paths": estimators.effective_paths(w),
             "money_unit": "yuan",
             "period_unit": "calendar month at the end of the period",
         },

@@ -23,6 +23,7 @@ paths x_1..x_n (every estimator is the plain, unnormalised IS one):
   computed in the equivalent form sqrt((Var(x | x >= VaR) + q (ES - VaR)^2) / (n (1 - q))).
 - CVaR_alpha by direct minimisation of F(zeta) = zeta + sum_i w_i (x_i - zeta)^+ / ((1 - alpha) W)
   over the sample points (the optimizer's constraint function).
+- effective paths (sum w)^2 / sum w^2 (Kish): what the weighted sample is worth for a mean.
 - ratio of means r = sum_i w_i x_i / sum_i w_i y_i (e.g. the share of defaulted yuan recovered),
   SE by the delta method: sd(w (x - r y)) / (sqrt(n) mean(w y)).
 
@@ -205,6 +206,14 @@ def ratio(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> Es
     r = float(wx.sum()) / total
     se = float((wx - r * wy).std(ddof=1)) / math.sqrt(x.size) / (total / x.size) if x.size > 1 else math.nan
     return Estimate(r, se)
+
+
+def effective_paths(weights: np.ndarray) -> float:
+    """(sum w)^2 / sum w^2: the plain Monte Carlo paths a weighted sample is worth for a mean
+    (n for unit weights)."""
+    w = np.asarray(weights, dtype=float)
+    total = float(w.sum())
+    return total * total / float((w * w).sum()) if total > 0.0 else 0.0
 
 
 def cvar(losses: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> Estimate:

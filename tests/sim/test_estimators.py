@@ -109,3 +109,10 @@ def test_ratio_of_means_against_truth():
             for yy in (rng.exponential(2.0, 2_000) for _ in range(300))]
     se = estimators.ratio(x[:2_000], y[:2_000]).se
     assert 0.7 < np.std(reps) / se < 1.4
+
+
+def test_effective_paths():
+    assert estimators.effective_paths(np.ones(500)) == 500.0
+    w = np.r_[np.ones(99), 100.0]  # one path carries half the weight
+    assert estimators.effective_paths(w) == pytest.approx(199.0**2 / (99 + 1e4))
+    assert estimators.effective_paths(np.zeros(3)) == 0.0
