@@ -133,7 +133,7 @@ def _pilot_key(seed: int, round_: int) -> np.uint64:
 
 
 def _elite(score: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The pilot's elite paths and whether they are the event's own."""
+    """The pilot's elite paths (possibly none) and whether they are the event's own."""
     n_elite = max(2, int(ELITE_SHARE * score.size))
     if int(hit.sum()) >= n_elite:
         return np.flatnonzero(hit), True
@@ -142,7 +142,9 @@ def _elite(score: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, bool]:
     # a score with ties (a count of defaults) would keep the level where it is: the paths strictly
     # above the boundary, when there are enough of them, move it on
     above = np.flatnonzero(score > score[top].min())
-    return (above if above.size >= MIN_ELITE else top), False
+    elite = above if above.size >= MIN_ELITE else top
+    # paths at the lowest score say nothing of the way to the event
+    return elite[score[elite] > score.min()], False
 
 
 def _update(plan: Plan, key: np.uint64, elite: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, float]:
@@ -171,16 +173,15 @@ def choose_shift(plan: Plan, event: TailEvent, seed: int, target: float | None =
     for round_ in range(1, MAX_ROUNDS + 1):
         key = _pilot_key(seed, round_)
         out = allocate_outputs(PILOT_PATHS, plan.horizon // plan.period_months)
-        simulate_block(tilted(plan, q), key, 0, out, lanes_for(None))
+        drawn = tilted(plan, q)
+        simulate_block(drawn, key, 0, out, lanes_for(None))
         score, hit = event_score(event, out, plan)
         if target is not None:
             hit = score >= estimators.quantiles(score, np.array([1.0 - target]), out.weight)[0]
         elite, reached = _elite(score, hit)
-        if not reached:  # paths at the lowest score say nothing of the way to the event
-            elite = elite[score[elite] > score.min()]
-            if elite.size == 0:
-                return TailShift(q.shift, q.mixing, q.defensive, round_, False)  # no path moves towards it
-        shift, mixing = _update(tilted(plan, q), key, elite, out.weight)
+        if elite.size == 0:
+            return TailShift(q.shift, q.mixing, q.defensive, round_, False)  # no path moves towards it
+        shift, mixing = _update(drawn, key, elite, out.weight)
         q = TailShift(tuple(float(v) for v in shift), mixing, DEFENSIVE, round_, reached)
         at_event = at_event + 1 if reached else 0
         if at_event == 2:  # two rounds in a row at the event itself

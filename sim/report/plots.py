@@ -69,25 +69,13 @@ def exhaustion_vs_pool(ds: xr.Dataset, path: Path) -> Path | None:
     if "pool_size" not in ds.dims:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    others = [d for d in ds.pool_exhaustion_prob.dims if d != "pool_size"]
-    prob, se = ds.riskpool.estimates("pool_exhaustion_prob")
-    stacked = xr.Dataset({"p": prob, "se": se})
-    if others:
-        stacked = stacked.stack(other=others)
-        labels = [", ".join(map(str, v if isinstance(v, tuple) else (v,))) for v in stacked.other.values]
-        series = [(label, stacked.isel(other=i)) for i, label in enumerate(labels)]
-    else:
-        series = [("", stacked)]
+    others, series = _point_series(ds, "pool_exhaustion_prob", "pool_size")
     size = ds.pool_size.values / WAN
-    for label, s in series:
-        p, se = np.asarray(s.p, float), np.asarray(s.se, float)
+    for values, p, se in series:
         seen = p > 0  # a log axis: points never seen dry are left out (the table shows them)
-        low = np.minimum(2 * se, p * (1 - 1e-3))  # the bar stays above zero on the log axis
-        ax.errorbar(size[seen], p[seen], yerr=[low[seen], 2 * se[seen]], marker="o", capsize=3,
-                    label=label or None)
-    target = ds.attrs.get("sizing_target")
-    if target is not None:
-        ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:g}")
+        ax.errorbar(size[seen], p[seen], yerr=[(p - _log_low(p, se))[seen], 2 * se[seen]], marker="o",
+                    capsize=3, label=", ".join(map(str, values)) or None)
+    target = _target_line(ax, ds)
     ax.set_yscale("log")
     ax.set_xlabel("pool size (10 000 yuan)")
     ax.set_ylabel("P(pool exhausted)")
@@ -98,16 +86,31 @@ def exhaustion_vs_pool(ds: xr.Dataset, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def _curve_series(ds: xr.Dataset) -> list[tuple[str, xr.DataArray, xr.DataArray]]:
-    """(label, P(dry) by pool size, its SE) for each point of a run or a sweep."""
-    prob, se = ds.riskpool.estimates("pool_dry_by_size")
-    others = [d for d in prob.dims if d != "pool_grid"]
+def _point_series(ds: xr.Dataset, name: str, along: str) -> tuple[list[str], list[tuple]]:
+    """Estimate `name` along dim `along` for each point of the other dims: (those dims, a list of
+    (their values, estimates, SEs as arrays))."""
+    prob, se = ds.riskpool.estimates(name)
+    others = [d for d in prob.dims if d != along]
     if not others:
-        return [("", prob, se)]
+        return others, [((), np.asarray(prob, float), np.asarray(se, float))]
     stacked = xr.Dataset({"p": prob, "se": se}).stack(other=others)
-    labels = [", ".join(f"{d}={v}" for d, v in zip(others, key if isinstance(key, tuple) else (key,)))
-              for key in stacked.other.values]
-    return [(label, stacked.p.isel(other=i), stacked.se.isel(other=i)) for i, label in enumerate(labels)]
+    keys = [key if isinstance(key, tuple) else (key,) for key in stacked.other.values]
+    p, se = np.asarray(stacked.p, float), np.asarray(stacked.se, float)
+    axis = stacked.p.get_axis_num("other")
+    return others, [(key, np.take(p, i, axis), np.take(se, i, axis)) for i, key in enumerate(keys)]
+
+
+def _log_low(p: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """The lower end of a ± 2 s.e. band on a log axis: kept above zero (at least p / 1000)."""
+    return np.maximum(p - 2 * se, p * 1e-3)
+
+
+def _target_line(ax, ds: xr.Dataset) -> float | None:
+    """Draw the Dataset's sizing target as a dashed line, when it has one; returns it."""
+    target = ds.attrs.get("sizing_target")
+    if target is not None:
+        ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:g}")
+    return target
 
 
 def sizing_curve(ds: xr.Dataset, path: Path) -> Path:
@@ -116,18 +119,17 @@ def sizing_curve(ds: xr.Dataset, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     size = ds.pool_grid.values / WAN
     reach = 0
-    for label, p, se in _curve_series(ds):
-        p, se = p.values, se.values
+    others, series = _point_series(ds, "pool_dry_by_size", "pool_grid")
+    for values, p, se in series:
+        label = ", ".join(f"{d}={v}" for d, v in zip(others, values))
         positive = p > 0
         if positive.any():
             reach = max(reach, int(np.flatnonzero(positive)[-1]) + 2)
         line, = ax.plot(size[positive], p[positive], marker=".", label=label or "P(pool runs dry)")
-        low = np.clip(p - 2 * se, p * 1e-3, None)
-        ax.fill_between(size[positive], low[positive], (p + 2 * se)[positive], alpha=0.2,
+        ax.fill_between(size[positive], _log_low(p, se)[positive], (p + 2 * se)[positive], alpha=0.2,
                         color=line.get_color())
-    target = ds.attrs.get("sizing_target")
+    target = _target_line(ax, ds)
     if target is not None:
-        ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:g}")
         if ds.riskpool.kind == "run":
             answer = ds.riskpool.required_pool(target)
             ax.axvspan((answer.value - 1.96 * answer.se) / WAN, (answer.value + 1.96 * answer.se) / WAN,
