@@ -108,6 +108,21 @@ class Portfolio:
         return Portfolio(**cols, sector_names=self.sector_names, product_names=self.product_names)
 
 
+def segment_index(portfolio: Portfolio, score_bands: list[float]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Segment of each loan and the labels of the non-empty segments."""
+    bands = np.asarray(score_bands, dtype=float)
+    band = np.clip(np.searchsorted(bands, portfolio.score, side="right") - 1, 0, bands.size - 2)
+    raw = (portfolio.stage.astype(np.int64) * (bands.size - 1) + band) * len(portfolio.product_names) \
+        + portfolio.product
+    codes, index = np.unique(raw, return_inverse=True)
+    labels = []
+    for code in codes:
+        rest, product = divmod(int(code), len(portfolio.product_names))
+        stage, b = divmod(rest, bands.size - 1)
+        labels.append(f"{STAGES[stage]}|{bands[b]:g}-{bands[b + 1]:g}|{portfolio.product_names[product]}")
+    return index.astype(np.int64), tuple(labels)
+
+
 def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
     """Integer counts proportional to `weights` that add up to `total` exactly."""
     raw = weights / weights.sum() * total
@@ -347,3 +362,22 @@ def load_portfolio(path: str | Path, products: Sequence[str], extra_columns: str
 def write_portfolio_csv(portfolio: Portfolio, path: str | Path) -> None:
     """Write the portfolio as CSV (blank optional columns stay blank)."""
     portfolio.to_frame().to_csv(path, index=False, float_format="%.10g")
+
+
+# How a book's loans are grouped for risk contributions (`grouping`).
+GROUPINGS = ("segment", "sector", "stage", "product", "loan")
+
+
+def grouping(portfolio: Portfolio, by: str,
+             score_bands: Sequence[float]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Group of each loan and the groups' labels, grouped `by` one of GROUPINGS (segments: stage x
+    score band x product, bands from `score_bands`; only groups that hold a loan are labelled)."""
+    if by == "segment":
+        return segment_index(portfolio, list(score_bands))
+    if by == "loan":
+        return np.arange(len(portfolio), dtype=np.int64), tuple(str(x) for x in portfolio.loan_id)
+    names = {"sector": portfolio.sector_names, "stage": STAGES, "product": portfolio.product_names}.get(by)
+    if names is None:
+        raise ValueError(f"unknown grouping {by!r}; allowed: {', '.join(GROUPINGS)}")
+    codes, index = np.unique(getattr(portfolio, by), return_inverse=True)
+    return index.astype(np.int64), tuple(str(names[c]) for c in codes)

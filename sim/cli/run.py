@@ -8,7 +8,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from models.portfolio import PortfolioError
+from models.portfolio import PortfolioError, segment_index
 from models.scenario import ScenarioError
 from sim.cli.common import (
     Progress,
@@ -24,7 +24,6 @@ from sim.cli.common import (
     write_results,
 )
 from sim.engine.plan import build_portfolio, compile_plan
-from sim.optimizer.segments import segment_index
 from sim.report.tables import format_operations, format_table
 from sim.results.io import atomic_file
 from sim.scale.runs import run as run_engine

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from models.portfolio import Portfolio
+from models.portfolio import Portfolio, segment_index
 from models.scenario import Scenario, ScenarioError, Shares
 from sim.engine.plan import BANK, GUARANTOR, POOL, build_portfolio
 from sim.optimizer.model import (
@@ -39,7 +39,7 @@ from sim.optimizer.model import (
     frontier,
     solve,
 )
-from sim.optimizer.segments import SegmentLosses, segment_index, segment_losses
+from sim.optimizer.segments import SegmentLosses, segment_losses
 from sim.optimizer.verify import PARTY_INDEX, PlanScenario, Verification, plan_scenario, verify
 from sim.scale.executor import session
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.portfolio import Portfolio
-from models.scenario import STAGES, Scenario, Shares
+from models.portfolio import Portfolio, segment_index
+from models.scenario import Scenario, Shares
 from sim.engine.plan import GOVERNMENT, GUARANTOR, balance_months, compile_plan
 from sim.engine.run import RunSpec
 from sim.scale.runs import segment_losses_by_path
@@ -39,21 +39,6 @@ class SegmentLosses:
 
 # Paths per block of loss scenarios (in process and per Dask task).
 SEGMENT_BLOCK = 4096
-
-
-def segment_index(portfolio: Portfolio, score_bands: list[float]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Segment of each loan and the labels of the non-empty segments."""
-    bands = np.asarray(score_bands, dtype=float)
-    band = np.clip(np.searchsorted(bands, portfolio.score, side="right") - 1, 0, bands.size - 2)
-    raw = (portfolio.stage.astype(np.int64) * (bands.size - 1) + band) * len(portfolio.product_names) \
-        + portfolio.product
-    codes, index = np.unique(raw, return_inverse=True)
-    labels = []
-    for code in codes:
-        rest, product = divmod(int(code), len(portfolio.product_names))
-        stage, b = divmod(rest, bands.size - 1)
-        labels.append(f"{STAGES[stage]}|{bands[b]:g}-{bands[b + 1]:g}|{portfolio.product_names[product]}")
-    return index.astype(np.int64), tuple(labels)
 
 
 def _with_shares(scenario: Scenario, shares: Shares) -> Scenario:

@@ -106,6 +106,26 @@ def _add_pool(data: dict, out: PathOutputs, quantiles: np.ndarray, grid: np.ndar
     add_tail(data, "required_pool", out.required_pool, quantiles, w)
 
 
+def add_contributions(by: list[str] | tuple[str, ...], labels: list[tuple[str, ...]], first: np.ndarray,
+                      value: np.ndarray, se: np.ndarray, quantiles: np.ndarray, window: float,
+                      n_redrawn: int) -> xr.Dataset:
+    """The Dataset of risk contributions (`sim.scale.contributions`): for grouping h, groups
+    first[h]:first[h + 1] of `value`/`se` (target, selection, group), selections the ES then the
+    VaR window at each of `quantiles`; dims (loss_of, quantile, <grouping>), yuan."""
+    n_q = quantiles.size
+    data, coords = {}, {"loss_of": ["gross", *PARTIES], "quantile": quantiles}
+    for h, name in enumerate(by):
+        part = slice(int(first[h]), int(first[h + 1]))
+        coords[name] = list(labels[h])
+        dims = ("loss_of", "quantile", name)
+        data[f"contribution_es_{name}"] = (dims, value[:, :n_q, part])
+        data[f"contribution_es_{name}_se"] = (dims, se[:, :n_q, part])
+        data[f"contribution_var_{name}"] = (dims, value[:, n_q:, part])
+        data[f"contribution_var_{name}_se"] = (dims, se[:, n_q:, part])
+    attrs = {"contribution_var_window": window, "contribution_paths_redrawn": int(n_redrawn)}
+    return label(xr.Dataset(data, coords=coords, attrs=attrs))
+
+
 def build_dataset(out: PathOutputs, plan: Plan, scenario: Scenario, seed: int, method: str,
                   grid: np.ndarray | None = None) -> xr.Dataset:
     """The run's Dataset (kind "run"): dims `party`, `quantile`, `period`,

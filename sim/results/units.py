@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import xarray as xr
 
+from models.portfolio import GROUPINGS
+
 YUAN = "yuan"
 PROBABILITY = "probability"
 MONTHS = "months"
@@ -52,6 +54,9 @@ VARIABLES: dict[str, tuple[str, str | None]] = {
     "n_claims_mean": ("claims", "n_claims_se"),
     "claim_queue_length_mean": ("claims", "claim_queue_length_se"),
 }
+for _by in GROUPINGS:  # Euler risk contributions by group (sim.scale.contributions)
+    VARIABLES[f"contribution_es_{_by}"] = (YUAN, f"contribution_es_{_by}_se")
+    VARIABLES[f"contribution_var_{_by}"] = (YUAN, f"contribution_var_{_by}_se")
 STANDARD_ERRORS = {se: name for name, (_, se) in VARIABLES.items() if se}
 DESCRIPTIONS = {
     "loss_curve": "loss quantile at each probability level (for plots)",
@@ -63,6 +68,10 @@ DESCRIPTIONS = {
     "required_pool_quantile": "smallest initial pool that runs dry with probability at most 1 - quantile",
     "likelihood_ratio_mean": "mean importance-sampling weight (1 within its SE; exactly 1 without IS)",
 }
+for _by in GROUPINGS:
+    DESCRIPTIONS[f"contribution_es_{_by}"] = f"E[loss of the {_by} | loss >= VaR]: adds up to the ES"
+    DESCRIPTIONS[f"contribution_var_{_by}"] = (f"E[loss of the {_by} | loss near the VaR], scaled to add "
+                                               "up to the VaR (window: attrs contribution_var_window)")
 
 
 def label(ds: xr.Dataset) -> xr.Dataset:

@@ -26,6 +26,15 @@ paths x_1..x_n (every estimator is the plain, unnormalised IS one):
 - effective paths (sum w)^2 / sum w^2 (Kish): what the weighted sample is worth for a mean.
 - ratio of means r = sum_i w_i x_i / sum_i w_i y_i (e.g. the share of defaulted yuan recovered),
   SE by the delta method: sd(w (x - r y)) / (sqrt(n) mean(w y)).
+- Euler risk contributions of parts x = sum_g x_g (Tasche; Glasserman 2005): a per-path
+  coefficient a_i >= 0 with sum_i a_i = 1, the contribution c_g = sum_i a_i x_g,i and its SE
+  sqrt(sum_i a_i^2 (x_g,i - c_g)^2) (the delta method of a ratio estimator, the level held
+  fixed). ES_q: a_i = w_i / (n (1 - q)) above the VaR and, on the paths at the VaR (an atom),
+  w_i (n (1 - q) - sum_{x > VaR} w) / (n (1 - q) sum_{x = VaR} w): so sum_i a_i x_i is the ES
+  above to the last bit of rounding, and the contributions add up to it exactly.
+  VaR_q: a_i = w_i / W on the window of paths between the (q - d) and (q + d) quantiles,
+  d = (1 - q) / 5, W their weight; c_g = E[x_g | window] VaR / E[x | window], scaled so that
+  the contributions add up to the VaR.
 
 A weight vector of ones is plain Monte Carlo: it is detected and gives the
 unweighted numbers to the bit. `verdict` checks a limit against an estimate
@@ -228,6 +237,54 @@ def cvar(losses: np.ndarray, alpha: float, weights: np.ndarray | None = None) ->
         return Estimate(value, math.sqrt((tail_variance + alpha * (value - var) ** 2) / ((1.0 - alpha) * n)))
     excess = w * np.maximum(losses - var, 0.0)
     return Estimate(value, float(excess.std(ddof=1)) / math.sqrt(n) / (1.0 - alpha) if n > 1 else math.nan)
+
+
+class Selection(NamedTuple):
+    """Which paths enter a conditional expectation and how much each counts: a path with value x and
+    weight w gets a = w low_scale at x == low, w inner_scale where low < x <= high, else 0."""
+
+    low: float
+    high: float
+    low_scale: float
+    inner_scale: float
+
+    def coefficients(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """The per-path coefficients a of paths with values `x` (any subset of the sample)."""
+        x = np.asarray(x, dtype=float)
+        a = np.where(x == self.low, self.low_scale, np.where((x > self.low) & (x <= self.high),
+                                                              self.inner_scale, 0.0))
+        return a if weights is None else a * np.asarray(weights, dtype=float)
+
+
+# Half-width of the window of VaR contributions, as a fraction of 1 - q.
+VAR_WINDOW = 0.2
+
+
+def es_selection(x: np.ndarray, q: float, weights: np.ndarray | None = None) -> Selection:
+    """The Euler coefficients of ES_q (module doc): sum_i a_i x_i is `tail`'s ES."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    w = np.ones(n) if _weights(weights, n) is None else np.asarray(weights, dtype=float)
+    var = float(tail_table(x, np.array([q]), weights)[0, 0])
+    mass = n * (1.0 - q)
+    atom = float(w[x == var].sum())
+    beta = max(mass - float(w[x > var].sum()), 0.0)
+    return Selection(var, math.inf, beta / (mass * atom) if atom > 0 else 0.0, 1.0 / mass)
+
+
+def var_selection(x: np.ndarray, q: float, weights: np.ndarray | None = None) -> tuple[Selection, float]:
+    """The coefficients of the window around VaR_q (module doc) and the factor VaR / E[x | window]
+    that scales the window's means into contributions adding up to the VaR (0 when that mean is 0)."""
+    x = np.asarray(x, dtype=float)
+    half = VAR_WINDOW * (1.0 - q)
+    lo, hi = quantiles(x, np.array([max(q - half, 0.0), min(q + half, 1.0)]), weights)
+    var = float(tail_table(x, np.array([q]), weights)[0, 0])
+    w = np.ones(x.size) if weights is None else np.asarray(weights, dtype=float)
+    inside = (x >= lo) & (x <= hi)
+    total = float(w[inside].sum())
+    selection = Selection(float(lo), float(hi), 1.0 / total, 1.0 / total)
+    window_mean = float((selection.coefficients(x, weights) * x).sum())
+    return selection, (var / window_mean if window_mean > 0 else 0.0)
 
 
 # One-sided 95 %: the normal quantile a verdict's confidence bound uses.

@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from models.portfolio import Portfolio
+from models.portfolio import GROUPINGS, Portfolio
 from models.scenario import Scenario
 from sim.engine.lanes import lanes_for
 from sim.engine.outputs import PathOutputs, allocate_outputs, check_fits, output_bytes, place_outputs
+from sim.engine.plan import build_portfolio
 from sim.engine.run import RunSpec, path_block, segment_block
 from sim.results.dataset import build_dataset
+from sim.scale.contributions import ProgressFactory, risk_contributions
 from sim.scale.executor import map_blocks
 
 Progress = Callable[[int], None]
@@ -65,6 +67,8 @@ def run(
     progress: Progress | None = None,
     timeout: float | None = None,
     tail_target: float | None = None,
+    contributions: Sequence[str] = (),
+    contributions_progress: ProgressFactory | None = None,
 ) -> xr.Dataset:
     """Simulate a scenario and return its labelled results (kind "run").
 
@@ -92,6 +96,15 @@ def run(
         With a tail event in `simulation.tail` (importance sampling), aim
         the sampling at the event's score passing its (1 - tail_target)
         quantile rather than at the event itself (`sim.size` uses it).
+    contributions : sequence of str, optional
+        Groupings of the book (of "segment", "sector", "stage", "product",
+        "loan") to add Euler risk contributions by: ES and VaR
+        contributions of the gross loss and of each party's loss at the
+        scenario's quantiles (`sim.scale.contributions`; the tail paths are
+        drawn again in process, whatever the scheduler).
+    contributions_progress : callable, optional
+        Called with the number of paths drawn again for the contributions;
+        returns the callable told each batch's path count.
 
     Returns
     -------
@@ -101,10 +114,23 @@ def run(
         paths' likelihood ratios under importance sampling (read it with
         `ds.riskpool`).
     """
+    unknown = sorted(set(contributions) - set(GROUPINGS))
+    if unknown:
+        raise ValueError(f"contributions by {', '.join(unknown)}: unknown; allowed: {', '.join(GROUPINGS)}")
+    if contributions and portfolio is None:
+        portfolio = build_portfolio(scenario)  # the same book for the run and its groups
     spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, block_size=block_size, method=method,
                            portfolio=portfolio, tail_target=tail_target)
     [out] = simulate_runs([spec], threads=threads, scheduler=scheduler, progress=progress, timeout=timeout)
-    return build_dataset(out, spec.plan, scenario, seed=spec.seed, method=spec.method)
+    ds = build_dataset(out, spec.plan, scenario, seed=spec.seed, method=spec.method)
+    if not contributions:
+        return ds
+    parts = risk_contributions(spec, out, portfolio, list(dict.fromkeys(contributions)),
+                               ds["quantile"].values, scenario.optimize.score_bands, threads=threads,
+                               progress=contributions_progress)
+    merged = ds.merge(parts)
+    merged.attrs = {**ds.attrs, **parts.attrs}
+    return merged
 
 
 def segment_losses_by_path(spec: RunSpec, segment: np.ndarray, n_segments: int, *, threads: int | None = None,

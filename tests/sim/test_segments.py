@@ -8,9 +8,10 @@ import math
 import numpy as np
 
 import sim
+from models.portfolio import segment_index
 from models.scenario import PARTIES, Shares, load_scenario
 from sim.engine.plan import build_portfolio
-from sim.optimizer.segments import segment_index, segment_losses
+from sim.optimizer.segments import segment_losses
 
 UNLIMITED = ["contract.pool.size=inf", "contract.guarantor.capital=inf", "contract.guarantor.leverage=inf",
              "contract.stop_rule.default_rate=1.0"]
