@@ -16,6 +16,7 @@ Columns (one row per loan), as a bank would export them:
 | pd_annual | optional: the bank's own annual PD, in [0, 1); overrides the score model |
 | rate | optional: annual loan rate, in [0, 1]; overrides the pricing model |
 | recovery | optional: expected recovery fraction, in [0, 1]; overrides the product's |
+| turnover | optional: the firm's annual turnover (sales), yuan, >= 0; the IRB SME size adjustment |
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ REQUIRED_COLUMNS = (
     "start_month",
     "product",
 )
-OPTIONAL_COLUMNS = ("pd_annual", "rate", "recovery")
+OPTIONAL_COLUMNS = ("pd_annual", "rate", "recovery", "turnover")
 # What `riskpool portfolio --csv` adds to each loan (the model's PD and rate, lifetime PD, expected
 # loss, segment): read back, these are left out, never taken for the bank's own inputs.
 ASSIGNED_COLUMNS = ("model_pd_annual", "model_rate", "lifetime_pd", "expected_loss", "segment")
@@ -71,6 +72,11 @@ class Portfolio:
     recovery: np.ndarray
     sector_names: tuple[str, ...]
     product_names: tuple[str, ...]
+    turnover: np.ndarray | None = None  # yuan a year; NaN (None: all NaN) where not known
+
+    def __post_init__(self) -> None:
+        if self.turnover is None:
+            object.__setattr__(self, "turnover", np.full(self.amount.size, np.nan))
 
     def __len__(self) -> int:
         return int(self.amount.size)
@@ -96,6 +102,7 @@ class Portfolio:
                 "pd_annual": self.pd_annual,
                 "rate": self.rate,
                 "recovery": self.recovery,
+                "turnover": self.turnover,
             }
         )
 
@@ -323,6 +330,9 @@ def portfolio_from_frame(
             optional[col] = numeric(col, 0, 1, allowed, optional=True, hi_open=hi_open)
         else:
             optional[col] = np.full(len(frame), np.nan)
+    optional["turnover"] = (numeric("turnover", 0, np.inf, "must be blank or a yuan turnover >= 0",
+                                    optional=True, hi_open=True)
+                            if "turnover" in frame.columns else np.full(len(frame), np.nan))
     stage_text, product_text, loan_id = _label_columns(frame, products, source, line, errors)
     if errors:
         raise PortfolioError("\n".join(errors))
@@ -346,6 +356,7 @@ def portfolio_from_frame(
         recovery=optional["recovery"],
         sector_names=sector_names,
         product_names=tuple(products),
+        turnover=optional["turnover"],
     )
 
 

@@ -347,6 +347,36 @@ class Optimize(_Model):
         return self
 
 
+RiskWeight = Annotated[float, Field(ge=0, le=12.5)]  # 1250 % is the largest Basel risk weight
+ProtectionRiskWeights = dict[Literal[PARTIES], RiskWeight]  # type: ignore[valid-type]
+
+
+class Capital(_Model):
+    """The bank's capital (`riskpool capital`; sim.risk.capital cites the Basel paragraphs) and the
+    costs of the breakeven guarantee fee. The scheme's shares are guarantees substituted by each
+    payer's risk weight (standardised) or PD (IRB); the pool's only where `pool_cover` says so."""
+
+    # standardised risk weight of the borrowers: 0.85 corporate SME, 0.75 regulatory retail, 1.0 corporate
+    risk_weight: RiskWeight = 0.85
+    # risk weight of the share each payer covers (assumptions: sovereign 0 %, public funds 20 %,
+    # corporates, guarantee companies and insurers 100 %)
+    protection_risk_weight: ProtectionRiskWeights = {
+        "government": 0.0, "pool": 0.2, "reguarantor": 0.2, "guarantor": 1.0, "insurer": 1.0, "appraiser": 1.0}
+    # annual PD of each payer for IRB substitution (assumptions; 0 = no floor, a sovereign)
+    protection_pd: dict[Literal[PARTIES], Probability] = {  # type: ignore[valid-type]
+        "government": 0.0, "pool": 0.0005, "reguarantor": 0.0005, "guarantor": 0.01, "insurer": 0.003,
+        "appraiser": 0.02}
+    # a finite pool's cover is not an unconditional guarantee (CRE22): no relief unless "guarantee"
+    pool_cover: Literal["none", "guarantee"] = "none"
+    irb_class: Literal["corporate", "retail"] = "corporate"
+    lgd: Probability = 0.40                  # F-IRB senior unsecured, other corporates (CRE32.6)
+    maturity_years: Annotated[float, Field(ge=0, le=50)] | None = None  # None: each loan's term
+    level: Annotated[float, Field(gt=0.5, lt=1)] = 0.999   # economic capital's confidence level
+    measure: Literal["es", "var"] = "es"     # economic capital = measure at `level` - expected loss
+    cost_of_capital: Probability = 0.10      # a year, on capital held (RAROC hurdle, breakeven fee)
+    admin_cost: Probability = 0.005          # a guarantor's running cost, a year per yuan guaranteed
+
+
 class Sweep(_Model):
     """Keys to sweep (dotted paths, or `sharing`) and the named sharing options."""
 
@@ -368,6 +398,7 @@ class Scenario(_Model):
     simulation: Simulation = Simulation()
     sweep: Sweep | None = None
     optimize: Optimize = Optimize()
+    capital: Capital = Capital()
     _source: str = PrivateAttr(default="<scenario>")
 
     @property

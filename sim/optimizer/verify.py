@@ -123,7 +123,7 @@ def plan_book(portfolio: Portfolio, segment: np.ndarray, credit_by_option: np.nd
             amount=principal, term_months=portfolio.term_months[rows],
             start_month=portfolio.start_month[rows], product=np.asarray(product, np.int32),
             pd_annual=portfolio.pd_annual[rows], rate=portfolio.rate[rows],
-            recovery=portfolio.recovery[rows]))
+            recovery=portfolio.recovery[rows], turnover=portfolio.turnover[rows]))
     if not parts:
         raise ValueError("the allocation lends nothing: there is no book to verify")
     columns = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}

@@ -111,7 +111,7 @@ def add_contributions(by: list[str] | tuple[str, ...], labels: list[tuple[str, .
                       n_redrawn: int) -> xr.Dataset:
     """The Dataset of risk contributions (`sim.scale.contributions`): for grouping h, groups
     first[h]:first[h + 1] of `value`/`se` (target, selection, group), selections the ES then the
-    VaR window at each of `quantiles`; dims (loss_of, quantile, <grouping>), yuan."""
+    VaR window at each of `quantiles`, then perhaps the mean; dims (loss_of, quantile, <grouping>), yuan."""
     n_q = quantiles.size
     data, coords = {}, {"loss_of": ["gross", *PARTIES], "quantile": quantiles}
     for h, name in enumerate(by):
@@ -120,8 +120,11 @@ def add_contributions(by: list[str] | tuple[str, ...], labels: list[tuple[str, .
         dims = ("loss_of", "quantile", name)
         data[f"contribution_es_{name}"] = (dims, value[:, :n_q, part])
         data[f"contribution_es_{name}_se"] = (dims, se[:, :n_q, part])
-        data[f"contribution_var_{name}"] = (dims, value[:, n_q:, part])
-        data[f"contribution_var_{name}_se"] = (dims, se[:, n_q:, part])
+        data[f"contribution_var_{name}"] = (dims, value[:, n_q:2 * n_q, part])
+        data[f"contribution_var_{name}_se"] = (dims, se[:, n_q:2 * n_q, part])
+        if value.shape[1] > 2 * n_q:  # the mean of each group's loss
+            data[f"contribution_mean_{name}"] = (("loss_of", name), value[:, 2 * n_q, part])
+            data[f"contribution_mean_{name}_se"] = (("loss_of", name), se[:, 2 * n_q, part])
     attrs = {"contribution_var_window": window, "contribution_paths_redrawn": int(n_redrawn)}
     return label(xr.Dataset(data, coords=coords, attrs=attrs))
 

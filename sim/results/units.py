@@ -57,6 +57,20 @@ VARIABLES: dict[str, tuple[str, str | None]] = {
 for _by in GROUPINGS:  # Euler risk contributions by group (sim.scale.contributions)
     VARIABLES[f"contribution_es_{_by}"] = (YUAN, f"contribution_es_{_by}_se")
     VARIABLES[f"contribution_var_{_by}"] = (YUAN, f"contribution_var_{_by}_se")
+    VARIABLES[f"contribution_mean_{_by}"] = (YUAN, f"contribution_mean_{_by}_se")
+# the bank's capital (sim.scale.capital): totals, then by segment and product
+for _name in ("irb_capital", "irb_scheme_capital", "sa_capital", "sa_scheme_capital"):
+    VARIABLES[_name] = (YUAN, None)
+for _name in ("economic_capital_horizon", "economic_capital_year", "expected_loss_horizon", "expected_loss_year"):
+    VARIABLES[_name] = (YUAN, f"{_name}_se")
+for _by in ("segment", "product"):
+    for _name in ("irb_capital", "irb_scheme_capital", "sa_capital", "sa_scheme_capital", "exposure",
+                  "net_interest"):
+        VARIABLES[f"{_name}_{_by}"] = (YUAN, None)
+    for _name in ("expected_loss", "economic_capital"):
+        VARIABLES[f"{_name}_{_by}"] = (YUAN, f"{_name}_{_by}_se")
+    VARIABLES[f"raroc_{_by}"] = ("1", f"raroc_{_by}_se")
+VARIABLES["breakeven_fee_segment"] = ("per yuan guaranteed a year", None)
 STANDARD_ERRORS = {se: name for name, (_, se) in VARIABLES.items() if se}
 DESCRIPTIONS = {
     "loss_curve": "loss quantile at each probability level (for plots)",

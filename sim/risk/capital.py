@@ -38,7 +38,7 @@ the bis.org pages for that version:
 
 - CRE31.5: R, b and K exactly as above and RWA = K x 12.5 x EAD -- with **no 1.06 factor**.
   CRE31.6 names (1 + (M - 2.5) b) / (1 - 1.5 b) the full maturity adjustment, M per CRE32.
-  CRE31.7 (not implemented here): R x 1.25 for large regulated / all unregulated financials.
+  CRE31.7: R x 1.25 for large regulated and all unregulated financial institutions.
 - CRE31.8: the SME firm-size adjustment 0.04 x (1 - (S - 5) / 45), S the consolidated annual
   sales in EUR million, "S falling in the range" 5 to 50, sales below 5 treated as 5; SMEs are
   those with sales below EUR 50 million. CRE31.9: total assets may stand in for sales.
@@ -60,14 +60,20 @@ factor, "current best estimate ... 1.06", and EU / UK rules multiplied IRB risk 
 and the published illustrative risk-weight tables -- Basel II Annex 5 (PD 1 %, LGD 45 %,
 M 2.5: 92.32 %) and the 2023 CRE99 table as reproduced in the SAMA rulebook, chapter 26
 (LGD 40 %: 82.06 %) -- equal 12.5 K without it. So ``scaling`` defaults to 1.0; pass 1.06 to
-reproduce CRR-era figures (applied to non-defaulted K, as CRR Art. 153(1) did).
+reproduce CRR-era figures. It multiplies non-defaulted K only: in BIPRU 4.4.57 the defaulted risk
+weight max{0, 12.5 (LGD - EL_BE)} carries no 1.06.
+
+Inputs are taken as given: the A-IRB LGD input floors (CRE32.16, CRE32.58) are not applied, nor
+the 1.25 correlation multiplier for large financials (CRE31.7).
 
 Not verified at paragraph level (the text was not found): the standardised risk weights of CRE20
 used as constants below -- 100 % unrated corporate, 85 % corporate SME, 75 % regulatory retail --
 are the Basel III (2017) values as secondary sources give them; and China's NFRA 《商业银行资本
-管理办法》(2023) annex: its SME adjustment is taken from the brief as 0.04 x (1 - (S - 3) / 27),
-S in 10 million yuan in [3, 30], i.e. the default ``size_floor`` = 30e6 and ``size_ceiling`` =
-300e6 yuan below. With size_floor = 5e6 and size_ceiling = 50e6 (in euros) this is CRE31.8.
+管理办法》(2023) annex, whose SME adjustment this project specifies as 0.04 x (1 - (S - 3) / 27),
+S in 10 million yuan in [3, 30] -- the default ``size_floor`` = 30e6 and ``size_ceiling`` = 300e6
+yuan below -- unchecked against the NFRA text. With size_floor = 5e6 and size_ceiling = 50e6 (in
+euros) the same function is CRE31.8. CRE35.3 (F-IRB EL in default = supervisory LGD) is as quoted
+by a third-party reproduction; CRE35 itself was not read.
 
 Implementation: N(x) = erfc(-x / sqrt 2) / 2 (math.erfc, accurate in the lower tail) and G by
 statistics.NormalDist.inv_cdf (Wichura's AS241, ~1e-16), both elementwise Python calls, about a
@@ -110,7 +116,7 @@ def _values(name: str, x: object, lo: float, hi: float, what: str) -> np.ndarray
     a = np.asarray(x, dtype=float)
     bad = ~((a >= lo) & (a <= hi))
     if bad.any():
-        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}] ({what}); got {a[bad].flat[0]!r}")
+        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}] ({what}); got {float(a[bad].flat[0])!r}")
     return a
 
 
@@ -132,7 +138,7 @@ def _size_adjustment(turnover: object, size_floor: float, size_ceiling: float) -
     s = np.asarray(turnover, dtype=float)
     if (s < 0).any():
         raise ValueError(
-            f"turnover must be >= 0 yuan (annual sales) or NaN for none; got {s[s < 0].flat[0]!r}"
+            f"turnover must be >= 0 yuan (annual sales) or NaN for none; got {float(s[s < 0].flat[0])!r}"
         )
     if not (0 < size_floor < size_ceiling < math.inf):
         raise ValueError(

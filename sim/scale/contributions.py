@@ -41,14 +41,18 @@ def _targets(out: PathOutputs) -> np.ndarray:
     return np.column_stack([out.gross_loss, out.party_loss])
 
 
-def _selections(x: np.ndarray, quantiles: np.ndarray, w: np.ndarray):
-    """Per target: the ES selections at each level, then the VaR windows; and their scales."""
-    chosen, scale = [], np.ones((x.shape[1], 2 * quantiles.size))
+def _selections(x: np.ndarray, quantiles: np.ndarray, w: np.ndarray, means: bool):
+    """Per target: the ES selections at each level, then the VaR windows, then (with `means`) every
+    path at weight 1/n (the mean); and their scales."""
+    n_q = quantiles.size
+    chosen, scale = [], np.ones((x.shape[1], 2 * n_q + means))
     for t in range(x.shape[1]):
         row = [estimators.es_selection(x[:, t], q, w) for q in quantiles]
         for k, q in enumerate(quantiles):
-            window, scale[t, quantiles.size + k] = estimators.var_selection(x[:, t], q, w)
+            window, scale[t, n_q + k] = estimators.var_selection(x[:, t], q, w)
             row.append(window)
+        if means:
+            row.append(estimators.Selection(-np.inf, np.inf, 0.0, 1.0 / x.shape[0]))
         chosen.append(row)
     return chosen, scale
 
@@ -66,12 +70,13 @@ def _batches(paths: np.ndarray, n_defaults: np.ndarray) -> list[tuple[int, int]]
 
 
 def risk_contributions(spec: RunSpec, out: PathOutputs, portfolio: Portfolio, by: Sequence[str],
-                       quantiles: np.ndarray, score_bands: Sequence[float], *, threads: int | None = None,
-                       progress: ProgressFactory | None = None) -> xr.Dataset:
+                       quantiles: np.ndarray, score_bands: Sequence[float], *, means: bool = False,
+                       threads: int | None = None, progress: ProgressFactory | None = None) -> xr.Dataset:
     """ES and VaR contributions of every target by each grouping in `by` (`models.portfolio.GROUPINGS`)
     at `quantiles`, for the run `spec` whose per-path outputs are `out`; a Dataset of
     `contribution_{es,var}_<by>` (+ `_se`), dims (loss_of, quantile, <by>), yuan (segments from
-    `score_bands`). `progress(n)` is
+    `score_bands`); with `means`, also each group's mean loss `contribution_mean_<by>` (every path with
+    a loss is drawn again). `progress(n)` is
     called with the count of paths drawn again and returns what is told each batch's count."""
     quantiles = np.asarray(quantiles, float)
     groups = [grouping(portfolio, name, score_bands) for name in by]
@@ -79,12 +84,12 @@ def risk_contributions(spec: RunSpec, out: PathOutputs, portfolio: Portfolio, by
     first = np.concatenate([[0], np.cumsum(sizes)])
     plan_rows = spec.plan.loan_order  # plan loan -> portfolio row
     group_of = np.stack([index[plan_rows] + first[h] for h, (index, _) in enumerate(groups)])
-    n_sel = 2 * quantiles.size
+    n_sel = 2 * quantiles.size + means
     check_fits(sums_bytes(len(TARGETS), n_sel, int(first[-1]), plan_rows.size)
                + 80 * DEFAULTS_PER_BATCH, spec.memory_bytes or np.iinfo(np.int64).max,
                f"risk contributions by {', '.join(by)}")
     x, w = _targets(out), out.weight
-    chosen, scale = _selections(x, quantiles, w)
+    chosen, scale = _selections(x, quantiles, w, means)
     a2 = np.zeros((len(TARGETS), n_sel))
     keep = np.zeros(x.shape[0], bool)
     for t, row in enumerate(chosen):
