@@ -361,7 +361,8 @@ class Capital(_Model):
     # risk weight of the share each payer covers (assumptions: sovereign 0 %, public funds 20 %,
     # corporates, guarantee companies and insurers 100 %)
     protection_risk_weight: ProtectionRiskWeights = {
-        "government": 0.0, "pool": 0.2, "reguarantor": 0.2, "guarantor": 1.0, "insurer": 1.0, "appraiser": 1.0}
+        "government": 0.0, "pool": 0.2, "reguarantor": 0.2, "guarantor": 1.0, "insurer": 1.0,
+        "appraiser": 1.0}
     # annual PD of each payer for IRB substitution (assumptions; 0 = no floor, a sovereign)
     protection_pd: dict[Literal[PARTIES], Probability] = {  # type: ignore[valid-type]
         "government": 0.0, "pool": 0.0005, "reguarantor": 0.0005, "guarantor": 0.01, "insurer": 0.003,

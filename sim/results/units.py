@@ -61,7 +61,8 @@ for _by in GROUPINGS:  # Euler risk contributions by group (sim.scale.contributi
 # the bank's capital (sim.scale.capital): totals, then by segment and product
 for _name in ("irb_capital", "irb_scheme_capital", "sa_capital", "sa_scheme_capital"):
     VARIABLES[_name] = (YUAN, None)
-for _name in ("economic_capital_horizon", "economic_capital_year", "expected_loss_horizon", "expected_loss_year"):
+for _name in ("economic_capital_horizon", "economic_capital_year", "expected_loss_horizon",
+              "expected_loss_year"):
     VARIABLES[_name] = (YUAN, f"{_name}_se")
 for _by in ("segment", "product"):
     for _name in ("irb_capital", "irb_scheme_capital", "sa_capital", "sa_scheme_capital", "exposure",
