@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
+from models.portfolio import GROUPINGS
 from models.scenario import Scenario, ScenarioError, load_scenario, to_toml
 from models.tail import parse_tail
 from sim.report.html import write_report
@@ -151,6 +152,28 @@ class Progress:
         """Stop the bars still drawing (a command failed or was interrupted): the terminal is left clean."""
         while cls.live:
             cls.live.pop().stop()
+
+
+def second_pass_progress(quiet: bool, mode: str, announce: bool = True):
+    """What a run's risk contributions (or a command's several passes) report to: a bar per pass,
+    the contributions' announced by a note."""
+    def start(total: int) -> Progress:
+        if announce and not quiet and mode != "off":
+            click.echo(f"risk contributions: drawing {total:,} tail paths again", err=True)
+        return Progress(total, quiet, mode)
+    return start
+
+
+def groupings_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    """A comma-separated list of groupings of the book (models.portfolio.GROUPINGS), checked."""
+    if value is None:
+        return ()
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [n for n in names if n not in GROUPINGS]
+    if unknown or not names:
+        raise click.BadParameter(f"{', '.join(unknown) or repr(value)}: not a grouping; allowed: "
+                                 f"{', '.join(GROUPINGS)} (comma-separated)")
+    return names
 
 
 def common_run_options(f):

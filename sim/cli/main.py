@@ -15,6 +15,7 @@ import sys
 
 import click
 
+from sim.cli.capital import capital
 from sim.cli.common import Progress
 from sim.cli.optimize import optimize
 from sim.cli.report import report
@@ -39,11 +40,11 @@ def cli(debug: bool) -> None:
     """
 
 
-for command in (validate, run, sweep, size, optimize, report, portfolio):
+for command in (validate, run, sweep, size, optimize, capital, report, portfolio):
     cli.add_command(command)
 
 
-ENGINE_COMMANDS = {"run", "sweep", "size", "optimize"}
+ENGINE_COMMANDS = {"run", "sweep", "size", "optimize", "capital"}
 EXIT_UNEXPECTED = 1
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM

@@ -16,14 +16,17 @@ from sim.cli.common import (
     dask_scheduler,
     fail,
     finite_number,
+    groupings_option,
     load_or_fail,
     results_folder,
+    second_pass_progress,
     set_option,
     tail_option,
     with_tail,
     write_results,
 )
 from sim.engine.plan import build_portfolio, compile_plan
+from sim.report.bank_tables import format_contributions
 from sim.report.tables import format_operations, format_table
 from sim.results.io import atomic_file
 from sim.scale.runs import run as run_engine
@@ -58,12 +61,16 @@ def validate(scenario: str, overrides: tuple[str, ...]) -> None:
 @click.option("--quantile", type=float, callback=finite_number(0, 1, open_low=True, open_high=True),
               help="The VaR/ES level the table shows, one of simulation.quantiles (default: the highest "
                    "up to 0.99); every level is in summary.csv and results.nc.")
+@click.option("--contributions", callback=groupings_option, metavar="BY[,BY...]",
+              help="Risk contributions by segment, sector, stage, product or loan (comma-separated): who "
+                   "carries the tail of the total and of each party's loss (Euler ES and VaR contributions "
+                   "with SEs); prints the largest, writes contributions.csv.")
 @tail_option
 @common_run_options
 def run(scenario: str, engine: str, reviewers: int | None, review_days: float, approval_days: float,
-        quantile: float | None, tail: str | None, paths: int | None, seed: int | None, threads: int | None,
-        out: str | None, quiet: bool, progress_mode: str, scheduler: str | None,
-        overrides: tuple[str, ...]) -> None:
+        quantile: float | None, contributions: tuple[str, ...], tail: str | None, paths: int | None,
+        seed: int | None, threads: int | None, out: str | None, quiet: bool, progress_mode: str,
+        scheduler: str | None, overrides: tuple[str, ...]) -> None:
     """Simulate a scenario, print the per-party table and write the results folder
     (results.nc, summary.json/csv, scenario.toml, PNG plots, report.html).
 
@@ -78,13 +85,17 @@ def run(scenario: str, engine: str, reviewers: int | None, review_days: float, a
              "add it with --set 'simulation.quantiles=[...]'")
     if engine == "des" and sc.simulation.tail != "off":
         fail("--engine des runs plain Monte Carlo: use --tail off (importance sampling is the mc engine's)")
+    if engine == "des" and contributions:
+        fail("--contributions is the mc engine's (the twin keeps no per-default losses)")
     n_paths = paths or (sc.simulation.n_paths if engine == "mc" else 2000)
     target = results_folder(sc, out, "" if engine == "mc" else "-des")
     progress = Progress(n_paths, quiet, progress_mode)
     try:
         if engine == "mc":
             ds = run_engine(sc, n_paths=n_paths, seed=seed, threads=threads,
-                            scheduler=dask_scheduler(scheduler), progress=progress)
+                            scheduler=dask_scheduler(scheduler), progress=progress,
+                            contributions=contributions,
+                            contributions_progress=second_pass_progress(quiet, progress_mode))
         else:
             ds = run_twin(sc, n_paths=n_paths, seed=seed, reviewers=reviewers, review_days=review_days,
                           approval_days=approval_days, progress=progress)
@@ -93,6 +104,8 @@ def run(scenario: str, engine: str, reviewers: int | None, review_days: float, a
     write_results(target, ds, sc)
     if not quiet:
         click.echo(format_table(ds, quantile) if engine == "mc" else format_operations(ds))
+        if contributions:
+            click.echo("\n" + format_contributions(ds, quantile))
     click.echo(f"results written to {target} (open {target / 'report.html'})")
 
 

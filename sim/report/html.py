@@ -13,6 +13,7 @@ from pathlib import Path
 import xarray as xr
 
 from sim.report import plots
+from sim.report.bank_tables import carriers, contributions_csv, format_contributions
 from sim.report.tables import (
     WAN,
     format_allocation,
@@ -113,6 +114,26 @@ def _allocation_section(allocation: xr.Dataset, record: dict) -> str:
             f"{rows}</table>")
 
 
+def _sizing_section(ds: xr.Dataset, folder: Path) -> list[str]:
+    """The pool-sizing curve, when some pool claims on some path (a scheme without a pool has none)."""
+    if "pool_dry_by_size" not in ds or not float(ds["pool_dry_by_size"].max()) > 0:
+        return []
+    return [_SIZING_HEAD, _img(plots.sizing_curve(ds, folder / "pool_sizing.png"))]
+
+
+def _contributions_section(ds: xr.Dataset, folder: Path) -> list[str]:
+    """Who carries each tail: a chart per grouping held, the terminal table, contributions.csv."""
+    if not ds.riskpool.groupings():
+        return []
+    contributions_csv(ds, folder / "contributions.csv")
+    targets = carriers(ds, ds.riskpool.level(ds.riskpool.table_level()))
+    out = ["<h2>Who carries the tail (risk contributions)</h2><p>Every contribution, every level: "
+           "contributions.csv.</p>"]
+    for by in ds.riskpool.groupings():
+        out.append(_img(plots.contributions_chart(ds, by, targets, folder / f"contributions_{by}.png")))
+    return out + [f"<pre>{html.escape(format_contributions(ds))}</pre>"]
+
+
 _SIZING_HEAD = ("<h2>Pool sizing</h2><p>The probability that the pool runs dry had it started at each "
                 "size, from the same paths (each path's required pool).</p>")
 
@@ -144,14 +165,14 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
         png = plots.exhaustion_vs_pool(ds, folder / "exhaustion_vs_pool.png")
         if png is not None:
             sections += ["<h2>Exhaustion probability vs pool size</h2>", _img(png)]
-        if "pool_dry_by_size" in ds:
-            sections += [_SIZING_HEAD, _img(plots.sizing_curve(ds, folder / "pool_sizing.png"))]
+        sections += _sizing_section(ds, folder)
     else:
         write_summary_csv(ds, folder / "summary.csv")
         sections += ["<h2>Headline per party</h2>", _party_table(ds), _figures_table(ds),
                      "<h2>Loss distributions</h2>", _img(plots.loss_curves(ds, folder / "loss_curves.png")),
                      "<h2>Pool balance over time</h2>", _img(plots.pool_fan(ds, folder / "pool_balance.png")),
-                     _SIZING_HEAD, _img(plots.sizing_curve(ds, folder / "pool_sizing.png"))]
+                     *_sizing_section(ds, folder)]
+        sections += _contributions_section(ds, folder)
     if frontier is not None:
         sections += ["<h2>Optimizer frontier</h2>", _img(plots.frontier(frontier, folder / "frontier.png")),
                      _frontier_table(frontier)]

@@ -178,3 +178,23 @@ def frontier(fr: xr.Dataset, path: Path) -> Path:
     bottom.grid(True, alpha=0.3)
     bottom.legend(fontsize=8, loc="upper left")
     return _save(fig, path)
+
+
+def contributions_chart(ds: xr.Dataset, by: str, targets: list[str], path: Path, top: int = 8) -> Path:
+    """The largest ES contributors of each target (the total, then the parties), a bar panel each."""
+    rp = ds.riskpool
+    q = rp.level(rp.table_level())
+    cols = min(3, len(targets))
+    rows = -(-len(targets) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, (0.35 * top + 1.4) * rows), squeeze=False)
+    for ax in axes.flat[len(targets):]:
+        ax.set_visible(False)
+    for ax, target in zip(axes.flat, targets):
+        frame = rp.contributions(by, target, q).head(top)[::-1]
+        ax.barh(frame.index, frame["es"] / WAN, xerr=frame["es_se"] / WAN, capsize=2,
+                color=COLORS.get(target, COLORS["total"]))
+        ax.set_title("total" if target == "gross" else target)
+        ax.set_xlabel(f"ES {q:.1%} contribution (10 000 yuan)")
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle(f"Who carries the tail, by {by} (largest {top}, ± 1 s.e.)")
+    return _save(fig, path)

@@ -7,6 +7,7 @@ result Dataset, without rebuilding variable names from strings.
     ds.riskpool.party_table(0.99)             # per-party E[loss], VaR, ES with SEs, share
     ds.riskpool.headline()                    # flat dict of headline figures (summary.json/csv)
     ds.riskpool.required_pool(0.01)           # smallest pool dry with probability <= 1 %, Estimate
+    ds.riskpool.contributions("sector", "bank")   # who carries the bank's tail: a DataFrame
 
 An estimate's standard error is the variable its `standard_error` attribute
 names (set from `sim.results.units`).
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 import xarray as xr
 
+from models.portfolio import GROUPINGS
 from sim.risk.estimators import Estimate
 
 KINDS = ("run", "sweep", "twin", "allocation")
@@ -135,6 +138,29 @@ class RiskpoolAccessor:
             rows.append(row(party, "loss", mean / total if total else 0.0, party=party))
         rows.append(row("total", "gross_loss", 1.0 if total else 0.0))
         return PartyTable(q, tuple(rows))
+
+    def groupings(self) -> list[str]:
+        """The groupings a run holds risk contributions by (`sim.run(..., contributions=...)`)."""
+        return [by for by in GROUPINGS if f"contribution_es_{by}" in self._ds]
+
+    def contributions(self, by: str, loss_of: str = "gross", q: float | None = None) -> pd.DataFrame:
+        """Euler contributions of each group of `by` to the ES and VaR at level q (default
+        `table_level`) of `loss_of` ("gross" or a party): columns es, es_se, es_share, var, var_se
+        (yuan; shares of the ES), largest ES first."""
+        self.require("run")
+        if by not in self.groupings():
+            raise KeyError(f"no contributions by {by!r} in this run (it has: {self.groupings() or 'none'}); "
+                           f"run it with contributions=[{by!r}] (riskpool run --contributions {by})")
+        q = self.level(self.table_level() if q is None else q)
+        pick = {"loss_of": loss_of, "quantile": q}
+        es, es_se = self.estimates(f"contribution_es_{by}", **pick)
+        var, var_se = self.estimates(f"contribution_var_{by}", **pick)
+        total = float(es.sum())
+        frame = pd.DataFrame({"es": es.values, "es_se": es_se.values,
+                              "es_share": es.values / total if total else 0.0,
+                              "var": var.values, "var_se": var_se.values},
+                             index=pd.Index(list(map(str, es[by].values)), name=by))
+        return frame.sort_values("es", ascending=False, kind="stable")
 
     def headline(self) -> dict[str, float]:
         """Headline figures with their standard errors, a flat dict (money in yuan).

@@ -33,6 +33,8 @@ high); RAROC by the first-order propagation of the SEs of EL and EC.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
@@ -145,12 +147,12 @@ def _group_variables(data: dict, by: str, index: np.ndarray, parts: xr.Dataset, 
 
 
 def bank_capital(scenario: Scenario, *, n_paths: int | None = None, seed: int | None = None,
-                 threads: int | None = None, portfolio: Portfolio | None = None,
+                 threads: int | None = None, portfolio: Portfolio | None = None, scheduler: Any = None,
                  progress: ProgressFactory | None = None) -> xr.Dataset:
     """The bank's capital on the scenario's book (kind "capital", module doc): totals, and by
     segment and product (dims `segment`, `product`); money in yuan, RAROC and fees as fractions.
-    `progress(n)` is called with each simulation's path count and returns what is told each
-    block's count."""
+    `scheduler` as `sim.run` (the contributions' second pass runs in process). `progress(n)` is
+    called with each pass's path count and returns what is told each block's count."""
     cap = scenario.capital
     portfolio = build_portfolio(scenario) if portfolio is None else portfolio
     spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, portfolio=portfolio, importance=False)
@@ -161,7 +163,7 @@ def bank_capital(scenario: Scenario, *, n_paths: int | None = None, seed: int | 
         one = spec if sc is scenario else RunSpec.resolve(sc, n_paths=spec.n_paths, seed=spec.seed,
                                                            portfolio=portfolio, importance=False)
         tell = progress(one.n_paths) if progress is not None else None
-        [out] = simulate_runs([one], threads=threads, progress=tell)
+        [out] = simulate_runs([one], threads=threads, scheduler=scheduler, progress=tell)
         runs.append(out)
     horizon, year = runs
     parts = risk_contributions(spec, horizon, portfolio, list(CAPITAL_GROUPINGS), np.array([cap.level]),
