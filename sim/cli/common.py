@@ -205,11 +205,13 @@ def common_run_options(f):
 NAME_BYTES = 255 - 40
 
 
-def results_folder(sc: Scenario, out: str | None, kind: str = "") -> Path:
-    """The results folder to write (checked before any work: new, with a name the file system takes)."""
-    target = Path(out) if out else Path("results") / f"{sc.name}{kind}-{datetime.now():%Y%m%d-%H%M%S}"
+def results_folder(sc: Scenario | None, out: str | None, kind: str = "") -> Path:
+    """The results folder to write (checked before any work: new, with a name the file system takes);
+    without a scenario the default is named by `kind` alone."""
+    stem = f"{sc.name}{kind}" if sc is not None else kind.lstrip("-")
+    target = Path(out) if out else Path("results") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
     if len(target.name.encode()) > NAME_BYTES:
-        what = "--out folder name" if out else f"scenario name ({sc.source}: name)"
+        what = "--out folder name" if out or sc is None else f"scenario name ({sc.source}: name)"
         fail(f"{target.name[:40]}...: the {what} is {len(target.name.encode())} bytes; a folder name may "
              f"have at most {NAME_BYTES}: shorten it or give a shorter --out")
     if target.exists():

@@ -17,6 +17,7 @@ import click
 
 from sim.cli.capital import capital
 from sim.cli.common import Progress
+from sim.cli.compare import compare
 from sim.cli.optimize import optimize
 from sim.cli.report import report
 from sim.cli.run import portfolio, run, validate
@@ -40,7 +41,7 @@ def cli(debug: bool) -> None:
     """
 
 
-for command in (validate, run, sweep, size, optimize, capital, report, portfolio):
+for command in (validate, run, sweep, size, optimize, capital, compare, report, portfolio):
     cli.add_command(command)
 
 

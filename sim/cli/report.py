@@ -34,14 +34,17 @@ def report(folder: str) -> None:
             fail(f"{path / 'plan.nc'}: written by an older riskpool (the optimizer's answer is now "
                  "allocation.nc); run `riskpool optimize` again")
         fail(f"{data}: not found; FOLDER must be a results folder written by riskpool run/sweep/optimize")
-    ds = _read(data, lambda: xr.open_zarr(data).load() if data.suffix == ".zarr" else read_netcdf(data))
-    _read(data, lambda: ds.riskpool.kind)  # a file of another program is refused before anything is written
+    ds = read_or_fail(data, lambda: xr.open_zarr(data).load() if data.suffix == ".zarr"
+                      else read_netcdf(data))
+    read_or_fail(data, lambda: ds.riskpool.kind)  # another program's file: refused before any write
     frontier_nc = path / "frontier.nc"
-    frontier = _read(frontier_nc, lambda: read_netcdf(frontier_nc)) if frontier_nc.is_file() else None
+    frontier = read_or_fail(frontier_nc, lambda: read_netcdf(frontier_nc)) \
+        if frontier_nc.is_file() else None
     toml_path = path / "scenario.toml"
-    toml_text = _read(toml_path, lambda: toml_path.read_text(encoding="utf-8")) if toml_path.is_file() else ""
+    toml_text = read_or_fail(toml_path, lambda: toml_path.read_text(encoding="utf-8")) \
+        if toml_path.is_file() else ""
     record_path = path / "allocation.json"
-    record = _read(record_path, lambda: json.loads(record_path.read_text(encoding="utf-8"))) \
+    record = read_or_fail(record_path, lambda: json.loads(record_path.read_text(encoding="utf-8"))) \
         if ds.riskpool.kind == "allocation" else None
     try:
         # everything is drawn in a temporary folder first: a failure leaves the folder as it was
@@ -54,7 +57,7 @@ def report(folder: str) -> None:
     click.echo(f"report written to {path / 'report.html'}")
 
 
-def _read(path: Path, read: Callable[[], T]) -> T:
+def read_or_fail(path: Path, read: Callable[[], T]) -> T:
     """`read()`, or exit 2 naming `path` when the file is not what riskpool wrote."""
     try:
         return read()

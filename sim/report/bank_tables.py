@@ -111,3 +111,42 @@ def capital_csv(ds: xr.Dataset, path) -> None:
     totals = {v: float(ds[v]) for v in ds.data_vars if ds[v].ndim == 0}
     frames.append(pd.DataFrame([{"grouping": "total", "group": "book", **totals}]))
     pd.concat(frames, ignore_index=True).to_csv(path, index=False, float_format="%.10g")
+
+
+def _figure_text(figure: str, value: float, se: float) -> str:
+    est = Estimate(value, se)
+    return percent(est, 3) if figure.endswith("_prob") else wan(est)
+
+
+def compare_rows(cmp: xr.Dataset) -> tuple[list[str], list[list[str]]]:
+    """The comparison as a table: a row per figure, each run's value, then each later run's
+    difference from the first (± 1 s.e., paired where the runs share their paths)."""
+    runs = list(map(str, cmp.run.values))
+    head = ["figure", *runs] + [f"{r} - {runs[0]}" + (" (paired)" if bool(cmp.paired[i]) else "")
+                                for i, r in enumerate(runs) if i]
+    rows = []
+    for j, figure in enumerate(map(str, cmp.figure.values)):
+        row = [str(cmp.figure_label.values[j])]
+        row += [_figure_text(figure, float(cmp.value[i, j]), float(cmp.value_se[i, j]))
+                for i in range(len(runs))]
+        row += [_figure_text(figure, float(cmp.difference[i, j]), float(cmp.difference_se[i, j]))
+                for i in range(1, len(runs))]
+        rows.append(row)
+    return head, rows
+
+
+def format_compare(cmp: xr.Dataset) -> str:
+    """The comparison for a terminal, with its notes."""
+    head, rows = compare_rows(cmp)
+    lines = ["Runs compared (money in 万元, ± 1 s.e.; VaR differences unpaired).", text_table(head, rows)]
+    if cmp.attrs.get("notes"):
+        lines += ["", *("note: " + n for n in cmp.attrs["notes"].splitlines())]
+    return "\n".join(lines)
+
+
+def compare_csv(cmp: xr.Dataset, path) -> None:
+    """A row per run and figure: value, its SE, the difference from the first run and its SE, paired
+    (yuan; probabilities for *_prob figures)."""
+    frame = cmp[["value", "value_se", "difference", "difference_se"]].to_dataframe().reset_index()
+    frame["paired"] = frame["run"].map(dict(zip(cmp.run.values, cmp.paired.values.astype(bool))))
+    frame.to_csv(path, index=False, float_format="%.10g")

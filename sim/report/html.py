@@ -13,7 +13,13 @@ from pathlib import Path
 import xarray as xr
 
 from sim.report import plots
-from sim.report.bank_tables import carriers, contributions_csv, format_contributions
+from sim.report.bank_tables import (
+    carriers,
+    compare_csv,
+    compare_rows,
+    contributions_csv,
+    format_contributions,
+)
 from sim.report.tables import (
     WAN,
     format_allocation,
@@ -114,6 +120,23 @@ def _allocation_section(allocation: xr.Dataset, record: dict) -> str:
             f"{rows}</table>")
 
 
+def write_compare_report(cmp: xr.Dataset, runs: list[xr.Dataset], folder: Path) -> Path:
+    """compare.csv, the overlaid loss curves and report.html of a comparison of runs."""
+    names = list(map(str, cmp.run.values))
+    compare_csv(cmp, folder / "compare.csv")
+    head, rows = compare_rows(cmp)
+    table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows) + "</table>"
+    notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in cmp.attrs.get("notes", "").splitlines())
+    body = ["<h1>riskpool: runs compared</h1>",
+            f"<p class='note'>{html.escape(', '.join(names))} · money in 万元 (10 000 yuan), ± 1 standard "
+            "error; differences against the first run, paired path by path where the runs share book, "
+            "seed and paths (VaR differences unpaired) · every figure in compare.csv</p>", table, notes,
+            "<h2>Loss distributions</h2>",
+            _img(plots.compare_curves(runs, names, folder / "loss_curves.png"))]
+    return _page(folder, "riskpool: runs compared", body)
+
+
 def _sizing_section(ds: xr.Dataset, folder: Path) -> list[str]:
     """The pool-sizing curve, when some pool claims on some path (a scheme without a pool has none)."""
     if "pool_dry_by_size" not in ds or not float(ds["pool_dry_by_size"].max()) > 0:
@@ -179,7 +202,12 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
     if scenario_toml:
         sections += ["<h2>Inputs (the resolved scenario, as run)</h2>",
                      f"<details><summary>scenario.toml</summary><pre>{html.escape(scenario_toml)}</pre></details>"]
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>riskpool report</title>"
+    return _page(folder, "riskpool report", sections)
+
+
+def _page(folder: Path, title: str, sections: list[str]) -> Path:
+    """Write report.html of `sections` into `folder`; returns its path."""
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{TABLE_STYLE}</style></head><body>{''.join(sections)}</body></html>")
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")

@@ -198,3 +198,23 @@ def contributions_chart(ds: xr.Dataset, by: str, targets: list[str], path: Path,
         ax.grid(True, axis="x", alpha=0.3)
     fig.suptitle(f"Who carries the tail, by {by} (largest {top}, ± 1 s.e.)")
     return _save(fig, path)
+
+
+def compare_curves(runs: list[xr.Dataset], names: list[str], path: Path) -> Path:
+    """The exceedance curves of the total loss (solid) and the bank's (dashed) of each run, overlaid."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for k, (ds, name) in enumerate(zip(runs, names)):
+        exceed = 1.0 - ds["level"].values
+        keep = exceed > 0
+        color = f"C{k % 10}"
+        ax.step(ds.gross_loss_curve.values[keep] / WAN, exceed[keep], where="post", color=color,
+                label=f"{name}: total")
+        ax.step(ds.loss_curve.sel(party="bank").values[keep] / WAN, exceed[keep], where="post", color=color,
+                linestyle="--", label=f"{name}: bank")
+    ax.set_yscale("log")
+    ax.set_xlabel("loss (10 000 yuan)")
+    ax.set_ylabel("probability of a larger loss")
+    ax.set_title("Loss distributions compared")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

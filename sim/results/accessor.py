@@ -23,7 +23,7 @@ import xarray as xr
 from models.portfolio import GROUPINGS
 from sim.risk.estimators import Estimate
 
-KINDS = ("run", "sweep", "twin", "allocation")
+KINDS = ("run", "sweep", "twin", "allocation", "compare", "capital")
 
 
 class ResultError(ValueError):

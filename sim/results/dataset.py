@@ -106,6 +106,26 @@ def _add_pool(data: dict, out: PathOutputs, quantiles: np.ndarray, grid: np.ndar
     add_tail(data, "required_pool", out.required_pool, quantiles, w)
 
 
+# Runs of at most this many paths keep their per-path headline values in results.nc (~100 bytes a
+# path): what `riskpool compare` pairs two runs on the same paths with.
+PATHS_KEPT = 1_000_000
+
+
+def path_values(out: PathOutputs) -> xr.Dataset:
+    """The per-path values that paired comparisons need (dim `path`; yuan, flags, weights), or an
+    empty Dataset past PATHS_KEPT paths."""
+    n = out.gross_loss.size
+    if n > PATHS_KEPT:
+        return xr.Dataset()
+    data = {"path_gross_loss": (("path",), out.gross_loss),
+            "path_loss": (("path", "party"), out.party_loss),
+            "path_fiscal_cost": (("path",), out.fiscal_cost), "path_credit": (("path",), out.credit),
+            "path_pool_dry": (("path",), out.exhausted.astype(np.int8)),
+            "path_stop_rule": (("path",), (out.stop_month >= 0).astype(np.int8)),
+            "path_weight": (("path",), out.weight)}
+    return label(xr.Dataset(data, coords={"path": np.arange(n), "party": list(PARTIES)}))
+
+
 def add_contributions(by: list[str] | tuple[str, ...], labels: list[tuple[str, ...]], first: np.ndarray,
                       value: np.ndarray, se: np.ndarray, quantiles: np.ndarray, window: float,
                       n_redrawn: int) -> xr.Dataset:

@@ -58,6 +58,15 @@ for _by in GROUPINGS:  # Euler risk contributions by group (sim.scale.contributi
     VARIABLES[f"contribution_es_{_by}"] = (YUAN, f"contribution_es_{_by}_se")
     VARIABLES[f"contribution_var_{_by}"] = (YUAN, f"contribution_var_{_by}_se")
     VARIABLES[f"contribution_mean_{_by}"] = (YUAN, f"contribution_mean_{_by}_se")
+# per-path values of a run (sim.results.dataset.path_values), for paired comparisons
+for _name, _units in (("path_gross_loss", YUAN), ("path_loss", YUAN), ("path_fiscal_cost", YUAN),
+                      ("path_credit", YUAN), ("path_pool_dry", "flag"), ("path_stop_rule", "flag"),
+                      ("path_weight", "1")):
+    VARIABLES[_name] = (_units, None)
+# a comparison of runs (sim.results.compare): money in yuan, the *_prob figures probabilities
+VARIABLES["value"] = ("yuan (probability for *_prob figures)", "value_se")
+VARIABLES["difference"] = ("yuan (probability for *_prob figures)", "difference_se")
+VARIABLES["paired"] = ("flag", None)
 # the bank's capital (sim.scale.capital): totals, then by segment and product
 for _name in ("irb_capital", "irb_scheme_capital", "sa_capital", "sa_scheme_capital"):
     VARIABLES[_name] = (YUAN, None)
@@ -74,6 +83,7 @@ for _by in ("segment", "product"):
 VARIABLES["breakeven_fee_segment"] = ("per yuan guaranteed a year", None)
 STANDARD_ERRORS = {se: name for name, (_, se) in VARIABLES.items() if se}
 DESCRIPTIONS = {
+    "difference": "the run's figure less the first run's; its SE paired where `paired`",
     "loss_curve": "loss quantile at each probability level (for plots)",
     "gross_loss_curve": "loss quantile at each probability level (for plots)",
     "pool_balance_low": "pool balance at the (1 - q) quantile: the bad side of the pool",

@@ -18,7 +18,7 @@ from sim.engine.lanes import lanes_for
 from sim.engine.outputs import PathOutputs, allocate_outputs, check_fits, output_bytes, place_outputs
 from sim.engine.plan import build_portfolio
 from sim.engine.run import RunSpec, path_block, segment_block
-from sim.results.dataset import build_dataset
+from sim.results.dataset import build_dataset, path_values
 from sim.scale.contributions import ProgressFactory, risk_contributions
 from sim.scale.executor import map_blocks
 
@@ -109,7 +109,8 @@ def run(
     Returns
     -------
     xarray.Dataset
-        Dims `party`, `quantile`, `period`, `level`, `pool_grid`; money in
+        Dims `party`, `quantile`, `period`, `level`, `pool_grid` (and `path`:
+        per-path values for paired comparisons, up to 1e6 paths); money in
         yuan; every estimate with its standard error, weighted by the
         paths' likelihood ratios under importance sampling (read it with
         `ds.riskpool`).
@@ -122,7 +123,7 @@ def run(
     spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, block_size=block_size, method=method,
                            portfolio=portfolio, tail_target=tail_target)
     [out] = simulate_runs([spec], threads=threads, scheduler=scheduler, progress=progress, timeout=timeout)
-    ds = build_dataset(out, spec.plan, scenario, seed=spec.seed, method=spec.method)
+    ds = build_dataset(out, spec.plan, scenario, seed=spec.seed, method=spec.method).merge(path_values(out))
     if not contributions:
         return ds
     parts = risk_contributions(spec, out, portfolio, list(dict.fromkeys(contributions)),
