@@ -26,6 +26,7 @@ from sim.report.tables import (
     format_operations,
     percent,
     sampling_note,
+    scheme_figures,
     sweep_csv,
     sweep_rows,
     wan,
@@ -49,7 +50,8 @@ def write_summary_csv(ds: xr.Dataset, path: Path) -> None:
         for name, value in figures.items():
             if name.endswith("_se") and (name[:-3] in figures or f"{name[:-3]}_mean" in figures):
                 continue
-            unit = "probability" if name.endswith("_prob") or name.startswith("default_rate") else "yuan"
+            unit = "probability" if name.endswith("_prob") or name.startswith("default_rate") else \
+                "yuan per yuan" if name.endswith("_per_credit") else "yuan"
             se = figures.get(f"{name}_se", figures.get(f"{name[:-5]}_se") if name.endswith("_mean") else None)
             writer.writerow([name, f"{value:.10g}", "" if se is None else f"{se:.10g}", unit])
 
@@ -83,7 +85,8 @@ def _figures_table(ds: xr.Dataset) -> str:
             ("credit supplied", money("credit_supplied_mean")), ("fiscal cost", money("fiscal_cost_mean")),
             ("interest subsidy", money("subsidy_mean")),
             ("guarantee compensation", money("guarantee_compensation_mean")),
-            ("bank rewards", money("bank_reward_mean")), ("bank net income", money("bank_net_income_mean"))]
+            ("bank rewards", money("bank_reward_mean")), ("bank net income", money("bank_net_income_mean")),
+            *scheme_figures(ds)]
     return "<table>" + "".join(f"<tr><td>{a}</td><td>{b}</td></tr>" for a, b in rows) + "</table>"
 
 

@@ -53,7 +53,22 @@ def format_table(ds: xr.Dataset, q: float | None = None) -> str:
         f"  of which interest subsidy  {wan(rp.estimate('subsidy_mean'))} 万元",
         f"bank net income              {wan(rp.estimate('bank_net_income_mean'))} 万元",
     ]
+    lines += [f"{label:<29}{text}" for label, text in scheme_figures(ds)]
     return "\n".join(lines)
+
+
+def scheme_figures(ds: xr.Dataset) -> list[tuple[str, str]]:
+    """The scheme's leverage chain and unit cost, as (label, text) pairs: public money committed ->
+    cover written on the book -> credit supplied, and the fiscal cost per 100 yuan of credit."""
+    rp = ds.riskpool
+    public, cover = float(ds["public_money"]), float(ds["cover_written"])
+    credit = rp.estimate("credit_supplied_mean").value
+    times = lambda x: f" (x{x / public:,.1f})" if public > 0 else ""  # noqa: E731
+    per = rp.estimate("fiscal_cost_per_credit")
+    return [("public money committed", f"{public / WAN:,.1f} 万元 (pool and guarantor capital)"),
+            ("  -> cover written", f"{cover / WAN:,.1f} 万元{times(cover)}"),
+            ("  -> credit supplied", f"{credit / WAN:,.1f} 万元{times(credit)}"),
+            ("fiscal cost per 100 yuan", f"{100 * per.value:,.3f} ± {100 * per.se:,.3f} yuan")]
 
 
 def sampling_note(ds: xr.Dataset) -> str:

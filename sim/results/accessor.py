@@ -190,6 +190,10 @@ class RiskpoolAccessor:
                 put(f"{party}_loss_es{q:g}", "loss_es", party=party, quantile=q)
         for name in ("pool_exhaustion_prob", "stop_rule_prob"):
             put(name, name)
+        if "fiscal_cost_per_credit" in self._ds:
+            put("fiscal_cost_per_credit", "fiscal_cost_per_credit")
+            for name in ("public_money", "cover_written"):
+                out[name] = float(self._ds[name])
         for name in ("default_rate", "credit_supplied", "fiscal_cost", "subsidy",
                      "guarantee_compensation", "bank_reward", "bank_net_income"):
             out[f"{name}_mean"], out[f"{name}_se"] = self.estimate(f"{name}_mean")

@@ -19,7 +19,7 @@ import xarray as xr
 
 from models.scenario import PARTIES, Scenario, scenario_sha256
 from sim.engine.outputs import PathOutputs
-from sim.engine.plan import Plan
+from sim.engine.plan import BANK, GUARANTOR, Plan
 from sim.results.units import label
 from sim.risk import estimators
 
@@ -149,6 +149,20 @@ def add_contributions(by: list[str] | tuple[str, ...], labels: list[tuple[str, .
     return label(xr.Dataset(data, coords=coords, attrs=attrs))
 
 
+def _add_scheme(data: dict, out: PathOutputs, plan: Plan, w: np.ndarray) -> None:
+    """The leverage chain (public money committed, the cover it writes on the book) and the fiscal
+    cost per yuan of credit supplied (a ratio of means, with its SE)."""
+    capital = float(plan.guarantor_capital)
+    data["public_money"] = ((), float(plan.pool_size) + (capital if np.isfinite(capital) else 0.0))
+    shares = plan.shares[plan.product].copy()  # (loans, parties): who owes each defaulted yuan
+    shares[~plan.guaranteed, GUARANTOR] = 0.0  # the bank carries what the guarantor did not admit
+    shares[:, BANK] = 0.0
+    data["cover_written"] = ((), float((plan.amount * shares.sum(axis=1)).sum()))
+    per_credit = estimators.ratio(out.fiscal_cost, out.credit, w)
+    data["fiscal_cost_per_credit"] = ((), per_credit.value)
+    data["fiscal_cost_per_credit_se"] = ((), per_credit.se)
+
+
 def build_dataset(out: PathOutputs, plan: Plan, scenario: Scenario, seed: int, method: str,
                   grid: np.ndarray | None = None) -> xr.Dataset:
     """The run's Dataset (kind "run"): dims `party`, `quantile`, `period`,
@@ -172,6 +186,7 @@ def build_dataset(out: PathOutputs, plan: Plan, scenario: Scenario, seed: int, m
         add_mean(data, name, x, weights=w)
     add_tail(data, "fiscal_cost", out.fiscal_cost, quantiles, w)
     add_mean(data, "likelihood_ratio", w)  # 1 within its SE when the sampling measure is sound
+    _add_scheme(data, out, plan, w)
 
     ds = xr.Dataset(
         data,

@@ -47,6 +47,9 @@ VARIABLES: dict[str, tuple[str, str | None]] = {
     "required_pool_quantile": (YUAN, "required_pool_quantile_se"),
     "required_pool_es": (YUAN, "required_pool_es_se"),
     "likelihood_ratio_mean": ("1", "likelihood_ratio_se"),  # dimensionless
+    "public_money": (YUAN, None),
+    "cover_written": (YUAN, None),
+    "fiscal_cost_per_credit": ("yuan per yuan of credit", "fiscal_cost_per_credit_se"),
     # the SimPy twin (sim.twin)
     "stop_month_mean": (MONTHS, "stop_month_se"),
     "reimbursement_delay_mean": (MONTHS, "reimbursement_delay_se"),
@@ -83,6 +86,9 @@ for _by in ("segment", "product"):
 VARIABLES["breakeven_fee_segment"] = ("per yuan guaranteed a year", None)
 STANDARD_ERRORS = {se: name for name, (_, se) in VARIABLES.items() if se}
 DESCRIPTIONS = {
+    "public_money": "pool and guarantor capital committed at the start (the leverage chain's first link)",
+    "cover_written": "the book's credit times the shares others than the bank owe on it (guarantees written)",
+    "fiscal_cost_per_credit": "fiscal cost per yuan of credit supplied (ratio of means)",
     "difference": "the run's figure less the first run's; its SE paired where `paired`",
     "loss_curve": "loss quantile at each probability level (for plots)",
     "gross_loss_curve": "loss quantile at each probability level (for plots)",

@@ -166,3 +166,15 @@ def test_a_negative_turnover_names_its_file_column_and_line(tmp_path, capsys):
     code, text = _main(["validate", BANK_BOOK, "--set", f"portfolio.path={str(csv_path)!r}"], capsys)
     assert code == 2 and "turnover" in text and "line 8" in text and str(csv_path) in text
     assert "must be blank or a yuan turnover >= 0" in text
+
+
+def test_the_leverage_chain_and_the_fiscal_cost_per_yuan_by_hand():
+    sc = sim.load_scenario(FOUR_THREE_TWO_ONE, ["contract.guarantor.leverage=1e6"])
+    ds = sim.run(sc, n_paths=500, seed=2)
+    assert float(ds.public_money) == 150e6  # the guarantor's capital; the 4321 scheme has no pool
+    book = float(ds.attrs["portfolio_amount"])
+    assert float(ds.cover_written) == pytest.approx(0.8 * book, rel=1e-12)  # all but the bank's 20 %
+    ratio = float(ds.fiscal_cost_mean) / float(ds.credit_supplied_mean)
+    assert float(ds.fiscal_cost_per_credit) == pytest.approx(ratio, rel=1e-12)
+    tight = sim.run(sim.load_scenario(FOUR_THREE_TWO_ONE, ["contract.guarantor.leverage=2"]), n_paths=500, seed=2)
+    assert float(tight.cover_written) < float(ds.cover_written)  # loans past the leverage limit are the bank's
