@@ -12,6 +12,10 @@ The front door::
     sz = sim.size(sc, target=0.01)                   # smallest pool dry in <= 1 % of paths
     sz.riskpool.required_pool()                      # (yuan, its standard error)
     outcome = sim.optimize(sc, budget=20e6)          # allocation of credit and pool
+    ds = sim.run(sc, contributions=["sector"])       # + who carries each party's tail (Euler)
+    ds.riskpool.contributions("sector", "bank")      # a DataFrame, largest ES contributor first
+    cap = sim.capital(sc)                            # the bank's capital with and without the scheme
+    cmp = sim.compare([ds_a, ds_b], ["base", "stressed"])  # differences, paired SEs on shared paths
     twin = sim.run_twin(sc, n_paths=500)             # SimPy operational twin
 
 Every function takes the scenario first and keyword-only options after it,
@@ -27,9 +31,12 @@ use_a_cache_per_kernel_version()  # before any kernel module is imported
 from models.scenario import load_scenario  # noqa: E402
 from sim.optimizer.allocation import optimize  # noqa: E402
 from sim.results import accessor as _accessor  # noqa: E402, F401  (registers ds.riskpool)
+from sim.results.compare import compare_runs as compare  # noqa: E402
+from sim.scale.capital import bank_capital as capital  # noqa: E402
 from sim.scale.runs import run, run_losses  # noqa: E402
 from sim.scale.sizing import size_pool as size  # noqa: E402
 from sim.scale.sweep import run_sweep as sweep  # noqa: E402
 from sim.twin.run import run_twin  # noqa: E402
 
-__all__ = ["load_scenario", "optimize", "run", "run_losses", "run_twin", "size", "sweep"]
+__all__ = ["capital", "compare", "load_scenario", "optimize", "run", "run_losses", "run_twin", "size",
+           "sweep"]

@@ -82,9 +82,27 @@ def _paired(base: xr.Dataset, other: xr.Dataset, how: dict) -> Estimate:
 
 
 def compare_runs(runs: Sequence[xr.Dataset], names: Sequence[str], q: float | None = None) -> xr.Dataset:
-    """The comparison Dataset (kind "compare"): dims `run` and `figure`; `value`/`value_se` of
-    each run, `difference`/`difference_se` against the first run and `paired` (per run); money
-    in yuan. `q` (default the first run's table level) must be a quantile of every run."""
+    """Runs side by side, and their differences from the first run (module doc).
+
+    Parameters
+    ----------
+    runs : sequence of xarray.Dataset
+        Two or more results of `sim.run` (or `results.nc` files read back).
+    names : sequence of str
+        A label per run.
+    q : float, optional
+        The VaR/ES level compared, a quantile of every run (default the
+        first run's `table_level`).
+
+    Returns
+    -------
+    xarray.Dataset
+        Kind "compare": dims `run` and `figure` (`figure_label` says what
+        each is); `value`/`value_se` of each run, `difference`/
+        `difference_se` against the first run and `paired` per run; the
+        attribute `notes` says why any run was compared unpaired. Money in
+        yuan, the *_prob figures probabilities.
+    """
     if len(runs) < 2:
         raise ValueError("compare needs two runs or more")
     for ds, name in zip(runs, names):

@@ -31,10 +31,7 @@ a guarantee that would raise its requirement (CRE32.22); these functions apply i
 
 What was verified, and where
 ----------------------------
-Read in the text of the Basel Framework chapters CRE31 and CRE32, "version effective as of
-01 Jan 2023" (BIS PDF export of 10/04/2024, public copy in RnD4ASI/AutoLM_KS
-db/raw/bs/standard/CRE31.md and CRE32.md), whose CRE31.3 and CRE31.5 lead sentences also match
-the bis.org pages for that version:
+From the Basel Framework chapters CRE31 and CRE32 (BIS, version effective as of 01 Jan 2023):
 
 - CRE31.5: R, b and K exactly as above and RWA = K x 12.5 x EAD -- with **no 1.06 factor**.
   CRE31.6 names (1 + (M - 2.5) b) / (1 - 1.5 b) the full maturity adjustment, M per CRE32.

@@ -149,10 +149,30 @@ def _group_variables(data: dict, by: str, index: np.ndarray, parts: xr.Dataset, 
 def bank_capital(scenario: Scenario, *, n_paths: int | None = None, seed: int | None = None,
                  threads: int | None = None, portfolio: Portfolio | None = None, scheduler: Any = None,
                  progress: ProgressFactory | None = None) -> xr.Dataset:
-    """The bank's capital on the scenario's book (kind "capital", module doc): totals, and by
-    segment and product (dims `segment`, `product`); money in yuan, RAROC and fees as fractions.
-    `scheduler` as `sim.run` (the contributions' second pass runs in process). `progress(n)` is
-    called with each pass's path count and returns what is told each block's count."""
+    """The bank's capital on the scenario's book, with and without the scheme (module doc).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A validated scenario; its [capital] table holds the settings.
+    n_paths, seed : optional
+        Monte Carlo paths and seed (default the scenario's); plain Monte
+        Carlo (`simulation.tail` is not used).
+    threads, portfolio, scheduler : optional
+        As `sim.run` (the contributions' second pass runs in process).
+    progress : callable, optional
+        Called with each pass's path count (the horizon run, the first
+        year's, the paths drawn again); returns what is told each block's.
+
+    Returns
+    -------
+    xarray.Dataset
+        Kind "capital": totals (`irb_capital`, `irb_scheme_capital`,
+        `sa_capital`, `sa_scheme_capital`, `economic_capital_horizon`,
+        `economic_capital_year` with SEs) and by dims `segment` and
+        `product` (capital, exposure, EL, EC, net interest, RAROC with SEs;
+        `breakeven_fee_segment`); money in yuan, RAROC and fees fractions.
+    """
     cap = scenario.capital
     portfolio = build_portfolio(scenario) if portfolio is None else portfolio
     spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, portfolio=portfolio, importance=False)

@@ -28,13 +28,15 @@ def test_standardised_and_irb_substitution_by_hand_on_the_4321_book():
     pf = build_portfolio(sc)
     reg = regulatory(RunSpec.resolve(sc, n_paths=10, portfolio=pf), pf, sc.capital)
     ead = pf.amount
-    # 8 % x EAD x (bank 20 % kept at 85 % + guarantor 40 % at 100 % + re-guarantor 30 % at 20 % + state 10 % at 0)
-    np.testing.assert_allclose(reg["sa_scheme"], 0.08 * ead * (0.2 * 0.85 + 0.4 * 1.0 + 0.3 * 0.2), rtol=1e-12)
+    # 8 % x EAD x (bank 20 % at 85 % + guarantor 40 % at 100 % + re-guarantor 30 % at 20 % + state 10 % at 0)
+    by_hand = 0.08 * ead * (0.2 * 0.85 + 0.4 * 1.0 + 0.3 * 0.2)
+    np.testing.assert_allclose(reg["sa_scheme"], by_hand, rtol=1e-12)
     np.testing.assert_allclose(reg["sa"], 0.08 * 0.85 * ead, rtol=1e-12)
     years = pf.term_months / 12.0
     k_guarantor = basel.irb_capital(0.01, 0.40, years)
     k_reguarantor = basel.irb_capital(0.0005, 0.40, years)
-    expected = (0.2 * reg["k"] + 0.4 * k_guarantor + 0.3 * k_reguarantor) * ead  # the state's share needs none
+    # the state's share (PD 0) needs no capital
+    expected = (0.2 * reg["k"] + 0.4 * k_guarantor + 0.3 * k_reguarantor) * ead
     np.testing.assert_allclose(reg["irb_scheme"], expected, rtol=1e-12)
     assert (reg["irb_scheme"] < reg["irb"]).all()
 
@@ -124,7 +126,8 @@ def test_the_command_line_compares_two_run_folders(tmp_path):
         result = invoke("run", "scenarios/shijiazhuang_score_loan.toml", "--paths", "1500", "--quiet",
                         "--out", str(tmp_path / name), *extra)
         assert result.exit_code == 0, result.output
-    result = invoke("compare", str(tmp_path / "base"), str(tmp_path / "stressed"), "--out", str(tmp_path / "c"))
+    result = invoke("compare", str(tmp_path / "base"), str(tmp_path / "stressed"),
+                    "--out", str(tmp_path / "c"))
     assert result.exit_code == 0, result.output
     assert "stressed - base (paired)" in result.output
     table = pd.read_csv(tmp_path / "c" / "compare.csv")
@@ -139,7 +142,8 @@ def test_run_contributions_and_capital_write_their_csv(tmp_path):
     assert "Who carries the tail, by sector" in result.output
     table = pd.read_csv(tmp_path / "run" / "contributions.csv")
     assert set(table.grouping) == {"sector", "product"} and set(table.loss_of) == {"gross", *PARTIES}
-    shares = table[(table.grouping == "sector") & (table.loss_of == "gross")].groupby("quantile").es_share.sum()
+    gross = table[(table.grouping == "sector") & (table.loss_of == "gross")]
+    shares = gross.groupby("quantile").es_share.sum()
     np.testing.assert_allclose(shares.values, 1.0, rtol=1e-8)  # 10 significant digits in the CSV
     result = invoke("capital", BANK_BOOK, "--paths", "1500", "--out", str(tmp_path / "capital"))
     assert result.exit_code == 0, result.output
@@ -150,7 +154,8 @@ def test_run_contributions_and_capital_write_their_csv(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["run", BANK_BOOK, "--contributions", "sector,branch"], "branch: not a grouping; allowed: segment"),
-    (["run", BANK_BOOK, "--contributions", "sector", "--engine", "des"], "--contributions is the mc engine's"),
+    (["run", BANK_BOOK, "--contributions", "sector", "--engine", "des"],
+     "--contributions is the mc engine's"),
     (["compare", "results/nowhere"], "compare needs two results folders or more"),
 ])
 def test_bad_bank_view_requests_exit_2(args, needle, capsys):
@@ -176,5 +181,6 @@ def test_the_leverage_chain_and_the_fiscal_cost_per_yuan_by_hand():
     assert float(ds.cover_written) == pytest.approx(0.8 * book, rel=1e-12)  # all but the bank's 20 %
     ratio = float(ds.fiscal_cost_mean) / float(ds.credit_supplied_mean)
     assert float(ds.fiscal_cost_per_credit) == pytest.approx(ratio, rel=1e-12)
-    tight = sim.run(sim.load_scenario(FOUR_THREE_TWO_ONE, ["contract.guarantor.leverage=2"]), n_paths=500, seed=2)
-    assert float(tight.cover_written) < float(ds.cover_written)  # loans past the leverage limit are the bank's
+    tight = sim.run(sim.load_scenario(FOUR_THREE_TWO_ONE, ["contract.guarantor.leverage=2"]),
+                    n_paths=500, seed=2)
+    assert float(tight.cover_written) < float(ds.cover_written)  # past the leverage limit: the bank's

@@ -77,8 +77,8 @@ def test_no_import_cycles_inside_sim():
 
 
 def test_front_door():
-    assert sorted(sim.__all__) == ["load_scenario", "optimize", "run", "run_losses", "run_twin", "size",
-                                   "sweep"]
+    assert sorted(sim.__all__) == ["capital", "compare", "load_scenario", "optimize", "run", "run_losses",
+                                   "run_twin", "size", "sweep"]
     for name in sim.__all__:
         doc = getattr(sim, name).__doc__ or ""
         assert "Parameters" in doc and "Returns" in doc, name
