@@ -237,8 +237,10 @@ def axis_labels(values: list[Any]) -> list[Any]:
 
 def point_record(ds: xr.Dataset) -> xr.Dataset:
     """What a sweep keeps of a point's Dataset: no tail curves (nor their
-    `level` coordinate), and the point's scenario hash as a variable."""
-    ds = ds.drop_vars([v for v in ds.data_vars if v.endswith("_curve")] + ["level"], errors="ignore")
+    `level` coordinate), no per-path values (nor `path`), and the point's
+    scenario hash as a variable."""
+    dropped = [v for v in ds.data_vars if v.endswith("_curve") or "path" in ds[v].dims] + ["level", "path"]
+    ds = ds.drop_vars(dropped, errors="ignore")
     ds["scenario_sha256"] = ((), np.array(ds.attrs["scenario_sha256"], dtype="<U64"))
     return ds
 
