@@ -14,7 +14,7 @@ SECTOR_MIX = [0.28, 0.27, 0.17, 0.14, 0.14]
 STAGES = ["startup", "growth", "mature"]
 STAGE_MIX = [0.30, 0.42, 0.28]
 SCORE_MEAN = {"startup": 540.0, "growth": 600.0, "mature": 660.0}
-PD_BASE = {"startup": 0.05, "growth": 0.028, "mature": 0.014}
+PD_BASE = {"startup": 0.035, "growth": 0.02, "mature": 0.01}
 TURNOVER_MEDIAN = {"startup": 12e6, "growth": 60e6, "mature": 180e6}  # yuan a year
 
 
