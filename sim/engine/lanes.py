@@ -22,7 +22,7 @@ from sim.engine.sampling import (
     sample_defaults_sparse,
     sample_path_losses,
 )
-from sim.engine.waterfall import N_EVENT_TYPES, settle_with_required_pool
+from sim.engine.waterfall import settle_scratch, settle_with_required_pool
 
 # Paths per unit of work handed to a thread lane.
 CHUNK = 64
@@ -56,13 +56,9 @@ def lanes_for(threads: int | None) -> int:
 @njit(cache=True, nogil=True)
 def _simulate_lane(plan, key, first_path, out, spare, lane, n_lanes):
     n_paths = out.gross_loss.size
-    n_loans = plan.amount.size
     scratch = draw_scratch(plan)
-    paid = np.empty((n_loans, out.party_loss.shape[1]))
-    keys = np.empty(n_loans * N_EVENT_TYPES, np.int64)
-    year_guarantor = np.empty(plan.n_event_years)
-    loan_default_month = np.full(n_loans, -1, np.int64)
-    firm_subsidy = np.zeros(max(plan.n_firms, 1))
+    paid, keys, year_guarantor, loan_default_month, firm_subsidy = settle_scratch(plan,
+                                                                                  out.party_loss.shape[1])
     d = draw_plan(plan)
     for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):

@@ -19,18 +19,14 @@ from sim.engine.lanes import CHUNK, run_lanes
 from sim.engine.outputs import allocate_outputs
 from sim.engine.plan import Plan
 from sim.engine.sampling import draw_plan, draw_scratch, sample_path_losses
-from sim.engine.waterfall import N_EVENT_TYPES, settle_path
+from sim.engine.waterfall import settle_path, settle_scratch
 
 
 @njit(cache=True, nogil=True)
 def _default_losses_lane(plan, key, paths, offsets, loans, losses, spare, lane, n_lanes):
-    n_loans = plan.amount.size
     scratch = draw_scratch(plan)
-    paid = np.empty((n_loans, spare.party_loss.shape[1]))
-    keys = np.empty(n_loans * N_EVENT_TYPES, np.int64)
-    year_guarantor = np.empty(plan.n_event_years)
-    loan_default_month = np.full(n_loans, -1, np.int64)
-    firm_subsidy = np.zeros(max(plan.n_firms, 1))
+    n_parties = spare.party_loss.shape[1]
+    paid, keys, year_guarantor, loan_default_month, firm_subsidy = settle_scratch(plan, n_parties)
     d = draw_plan(plan)
     for c in range(lane, (paths.size + CHUNK - 1) // CHUNK, n_lanes):
         for s in range(c * CHUNK, min(paths.size, (c + 1) * CHUNK)):

@@ -271,6 +271,15 @@ def _pay_from_balance(pay, balance, slack, need, cut):
 
 
 @njit(cache=True)
+def settle_scratch(plan, n_parties):
+    """Scratch arrays `settle_path` needs for one lane of paths: (paid, keys, year_guarantor,
+    loan_default_month, firm_subsidy)."""
+    n_loans = plan.amount.size
+    return (np.empty((n_loans, n_parties)), np.empty(n_loans * N_EVENT_TYPES, np.int64),
+            np.empty(plan.n_event_years), np.full(n_loans, -1, np.int64), np.zeros(max(plan.n_firms, 1)))
+
+
+@njit(cache=True)
 def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
                 loan_default_month, firm_subsidy, out, unlimited_pool):
     """Settle the `n_def` defaults of path row `p` and write its outputs. `ead` and `rec` hold each

@@ -23,6 +23,15 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def _log_probability_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """Finish a plot of probabilities on a log axis: labels, title, grid and legend."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def loss_curves(ds: xr.Dataset, path: Path) -> Path:
     """Exceedance curves P(loss > x) per party and in total, log scale."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -34,11 +43,9 @@ def loss_curves(ds: xr.Dataset, path: Path) -> Path:
             ax.step(curve[keep] / WAN, exceed[keep], where="post", label=party, color=COLORS[party])
     ax.step(ds.gross_loss_curve.values[keep] / WAN, exceed[keep], where="post", label="total",
             color=COLORS["total"], linestyle="--")
-    ax.set_yscale("log")
-    ax.set_xlabel("loss over the horizon and run-off (10 000 yuan)")
-    ax.set_ylabel("probability of a larger loss")
-    ax.set_title(f"Loss distribution by party ({ds.attrs['n_paths']:,} paths)")
-    ax.grid(True, which="both", alpha=0.3)
+    _log_probability_axes(ax, "loss over the horizon and run-off (10 000 yuan)",
+                          "probability of a larger loss",
+                          f"Loss distribution by party ({ds.attrs['n_paths']:,} paths)")
     ax.legend()
     return _save(fig, path)
 
@@ -76,11 +83,8 @@ def exhaustion_vs_pool(ds: xr.Dataset, path: Path) -> Path | None:
         ax.errorbar(size[seen], p[seen], yerr=[(p - _log_low(p, se))[seen], 2 * se[seen]], marker="o",
                     capsize=3, label=", ".join(map(str, values)) or None)
     target = _target_line(ax, ds)
-    ax.set_yscale("log")
-    ax.set_xlabel("pool size (10 000 yuan)")
-    ax.set_ylabel("P(pool exhausted)")
-    ax.set_title("Pool exhaustion probability vs pool size (± 2 s.e.)")
-    ax.grid(True, which="both", alpha=0.3)
+    _log_probability_axes(ax, "pool size (10 000 yuan)", "P(pool exhausted)",
+                          "Pool exhaustion probability vs pool size (± 2 s.e.)")
     if others or target is not None:
         ax.legend(title=", ".join(others) or None, fontsize=8)
     return _save(fig, path)
@@ -138,11 +142,8 @@ def sizing_curve(ds: xr.Dataset, path: Path) -> Path:
         ax.axvline(ds.attrs["pool_size"] / WAN, color=COLORS["pool"], linewidth=1,
                    label="the scenario's pool")
     ax.set_xlim(0, size[min(max(reach, 2), size.size - 1)])
-    ax.set_yscale("log")
-    ax.set_xlabel("initial pool (10 000 yuan)")
-    ax.set_ylabel("P(pool runs dry)")
-    ax.set_title("Pool sizing: probability that the pool runs dry (± 2 s.e.)")
-    ax.grid(True, which="both", alpha=0.3)
+    _log_probability_axes(ax, "initial pool (10 000 yuan)", "P(pool runs dry)",
+                          "Pool sizing: probability that the pool runs dry (± 2 s.e.)")
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -211,10 +212,7 @@ def compare_curves(runs: list[xr.Dataset], names: list[str], path: Path) -> Path
                 label=f"{name}: total")
         ax.step(ds.loss_curve.sel(party="bank").values[keep] / WAN, exceed[keep], where="post", color=color,
                 linestyle="--", label=f"{name}: bank")
-    ax.set_yscale("log")
-    ax.set_xlabel("loss (10 000 yuan)")
-    ax.set_ylabel("probability of a larger loss")
-    ax.set_title("Loss distributions compared")
-    ax.grid(True, which="both", alpha=0.3)
+    _log_probability_axes(ax, "loss (10 000 yuan)", "probability of a larger loss",
+                          "Loss distributions compared")
     ax.legend(fontsize=8)
     return _save(fig, path)

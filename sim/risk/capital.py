@@ -26,8 +26,9 @@ Guarantees, substitution: the covered share g of the exposure is treated as an e
 guarantor (CRE22 for the standardised approach; CRE32.24 to CRE32.26 for F-IRB: the risk-weight
 function of the guarantor's type with the guarantor's PD, and the LGD of the guarantee), the
 rest keeps the borrower's: K = (1 - g) K_borrower + g K_guarantor, capital = c EAD [(1 - g) RW
-+ g RW_guarantor]. Double default is not recognised (CRE32.22). A bank may decline to recognise
-a guarantee that would raise its requirement (CRE32.22); these functions apply it as given.
++ g RW_guarantor] (several payers: a term each, `sim.scale.capital`). Double default is not
+recognised (CRE32.22). A bank may decline to recognise a guarantee that would raise its
+requirement (CRE32.22); the cover is applied as given.
 
 What was verified, and where
 ----------------------------
@@ -43,7 +44,7 @@ From the Basel Framework chapters CRE31 and CRE32 (BIS, version effective as of 
   in any retail function. CRE31.3: defaulted K = max(0, LGD - EL_BE).
 - CRE32.4: PD floor 0.05 % (all but sovereign exposures); CRE32.58: retail PD floor 0.05 %
   (0.1 % for QRRE revolvers). CRE32.2: the floors do not apply to the part covered by a
-  sovereign guarantee (``guarantor_pd_floor=0`` below).
+  sovereign guarantee (a payer of PD 0 needs no capital: `sim.scale.capital`).
 - CRE32.6: F-IRB senior unsecured LGD is 45 % for sovereigns, banks, securities firms and other
   financial institutions but **40 % for other corporates**; CRE32.7: 75 % subordinated.
 - CRE32.44: F-IRB M = 2.5 years (0.5 for repo-style); CRE32.46: M floored at 1 and capped at 5
@@ -284,37 +285,3 @@ def standardised_capital(
         rw_g = _values("guarantor_risk_weight", guarantor_risk_weight, 0.0, math.inf,
                        "guarantor's standardised risk weight, a fraction")
     return _out(np.asarray(ratio * e * ((1.0 - g) * rw + g * rw_g)))
-
-
-def irb_with_guarantee(
-    pd: object,
-    lgd: object,
-    maturity_years: object,
-    guaranteed_share: object,
-    guarantor_pd: object,
-    guarantor_lgd: object,
-    turnover: object = None,
-    guarantor_turnover: object = None,
-    *,
-    size_floor: float = 30e6,
-    size_ceiling: float = 300e6,
-    pd_floor: float = PD_FLOOR,
-    guarantor_pd_floor: float | None = None,
-    scaling: float = 1.0,
-) -> np.ndarray:
-    """IRB capital K per yuan of EAD (a fraction) of a partly guaranteed corporate exposure by
-    substitution (CRE32.24 to CRE32.26, CRE22): (1 - g) K(PD, LGD, M, S) + g K(PD_g, LGD_g, M,
-    S_g), g the guaranteed share of EAD, the guarantor's PD (probability) and LGD (fraction) in
-    the corporate function at the exposure's maturity M (years). ``guarantor_pd_floor`` defaults
-    to ``pd_floor``; pass 0 for a sovereign guarantor (CRE32.2). ``guarantor_turnover`` (yuan)
-    applies the SME adjustment to an SME guarantor; None for none."""
-    g = _values("guaranteed_share", guaranteed_share, 0.0, 1.0, "share of EAD covered by the guarantee")
-    _values("guarantor_pd", guarantor_pd, 0.0, 1.0, "guarantor's one-year probability of default")
-    _values("guarantor_lgd", guarantor_lgd, 0.0, 1.0, "LGD of the guarantee, a fraction of EAD")
-    common = dict(size_floor=size_floor, size_ceiling=size_ceiling, scaling=scaling)
-    k_borrower = irb_capital(pd, lgd, maturity_years, turnover, pd_floor=pd_floor, **common)
-    k_guarantor = irb_capital(
-        guarantor_pd, guarantor_lgd, maturity_years, guarantor_turnover,
-        pd_floor=pd_floor if guarantor_pd_floor is None else guarantor_pd_floor, **common,
-    )
-    return _out(np.asarray((1.0 - g) * k_borrower + g * k_guarantor))

@@ -238,21 +238,6 @@ def test_defaulted_exposure():
           [ref_corporate_k(0.02, 0.45, 2.5), 0.15])
 
 
-def test_irb_guarantee_substitution():
-    pd, lgd, m, g, gpd, glgd = 0.03, 0.40, 3.0, 0.6, 0.002, 0.45
-    k_b = ref_corporate_k(pd, lgd, m, 50e6)
-    k_g = ref_corporate_k(gpd, glgd, m)
-    close(capital.irb_with_guarantee(pd, lgd, m, g, gpd, glgd, 50e6), 0.4 * k_b + 0.6 * k_g)
-    close(capital.irb_with_guarantee(pd, lgd, m, 0.0, gpd, glgd, 50e6), capital.irb_capital(pd, lgd, m, 50e6))
-    close(capital.irb_with_guarantee(pd, lgd, m, 1.0, gpd, glgd), capital.irb_capital(gpd, glgd, m))
-    # sovereign guarantor: no PD floor on the covered part (CRE32.2); the borrower keeps it
-    want = 0.5 * ref_corporate_k(0.0005, lgd, m) + 0.5 * ref_corporate_k(0.0001, glgd, m)
-    close(capital.irb_with_guarantee(0.0002, lgd, m, 0.5, 0.0001, glgd, guarantor_pd_floor=0.0), want)
-    # vectorised over the share
-    shares = np.array([0.0, 0.25, 0.8])
-    close(capital.irb_with_guarantee(pd, lgd, m, shares, gpd, glgd, 50e6), (1 - shares) * k_b + shares * k_g)
-
-
 def test_standardised_capital_by_hand():
     # 0.08 x 1e6 x (0.4 x 0.85 + 0.6 x 0.2) = 36 800 yuan
     assert capital.standardised_capital(1e6, 0.85, 0.6, 0.20) == pytest.approx(36_800.0, abs=1e-9)
@@ -295,10 +280,6 @@ def test_vectorised_shapes_and_scalars():
         (lambda: capital.irb_capital(0.01, 0.45, -0.5), "maturity_years"),
         (lambda: capital.irb_capital(0.01, 0.45, np.nan), "maturity_years"),
         (lambda: capital.maturity_adjustment(0.01, -2.0), "maturity_years"),
-        (lambda: capital.irb_with_guarantee(0.01, 0.45, 2.5, 1.5, 0.001, 0.45), "guaranteed_share"),
-        (lambda: capital.irb_with_guarantee(0.01, 0.45, 2.5, -0.1, 0.001, 0.45), "guaranteed_share"),
-        (lambda: capital.irb_with_guarantee(0.01, 0.45, 2.5, 0.5, 1.1, 0.45), "guarantor_pd"),
-        (lambda: capital.irb_with_guarantee(0.01, 0.45, 2.5, 0.5, 0.001, 2.0), "guarantor_lgd"),
         (lambda: capital.standardised_capital(1e6, 0.85, 1.2, 0.2), "guaranteed_share"),
         (lambda: capital.standardised_capital(1e6, 0.85, 0.5), "guarantor_risk_weight"),
         (lambda: capital.standardised_capital(-1.0, 0.85), "ead"),
