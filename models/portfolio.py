@@ -21,7 +21,6 @@ Columns (one row per loan), as a bank would export them:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from models.scenario import STAGES, SyntheticPortfolio
+from models.tables import bad_rows, numeric_column, read_table, text_column
 
 REQUIRED_COLUMNS = (
     "loan_id",
@@ -46,7 +46,6 @@ OPTIONAL_COLUMNS = ("pd_annual", "rate", "recovery", "turnover")
 # What `riskpool portfolio --csv` adds to each loan (the model's PD and rate, lifetime PD, expected
 # loss, segment): read back, these are left out, never taken for the bank's own inputs.
 ASSIGNED_COLUMNS = ("model_pd_annual", "model_rate", "lifetime_pd", "expected_loss", "segment")
-MAX_REPORTED_ROWS = 10
 
 
 class PortfolioError(ValueError):
@@ -193,43 +192,6 @@ def generate_portfolio(spec: SyntheticPortfolio, products: Sequence[str]) -> Por
     )
 
 
-def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """The table and each row's line number in the file (header = line 1)."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            with warnings.catch_warnings():
-                # rows longer than the header would otherwise be cut silently
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                                    index_col=False, skip_blank_lines=False)
-            lines = np.arange(len(frame)) + 2
-            blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
-            return frame[~blank].reset_index(drop=True), lines[~blank]
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-            return frame, np.arange(len(frame)) + 2
-    except FileNotFoundError:
-        raise PortfolioError(f"{path}: file not found") from None
-    except pd.errors.ParserWarning:
-        raise PortfolioError(
-            f"{path}: rows have more fields than the header's columns; check delimiters and quoting"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise PortfolioError(f"{path}: the file is empty (expected a header row)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise PortfolioError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
-    raise PortfolioError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
-
-
-def _bad_rows(source: str, column: str, rows: np.ndarray, values: pd.Series, allowed: str) -> str:
-    shown = ", ".join(
-        f"line {int(r)} ({values.iloc[i]!r})" for i, r in enumerate(rows[:MAX_REPORTED_ROWS])
-    )
-    more = f" and {rows.size - MAX_REPORTED_ROWS} more" if rows.size > MAX_REPORTED_ROWS else ""
-    return f"{source}: column {column!r}: {allowed}; bad values at {shown}{more}"
-
-
 def _check_columns(frame: pd.DataFrame, source: str, extra_columns: str = "refuse") -> pd.DataFrame:
     """The table without columns riskpool does not read (`extra_columns` "ignore"); raise unless it
     has every required column, no unknown one ("refuse") and at least one row."""
@@ -252,51 +214,28 @@ def _check_columns(frame: pd.DataFrame, source: str, extra_columns: str = "refus
     return frame.drop(columns=unknown)
 
 
-def _text(frame: pd.DataFrame, col: str) -> pd.Series:
-    """Column `col` as stripped text."""
-    return frame[col].astype(str).str.strip()
-
-
-def _numeric(frame: pd.DataFrame, col: str, lo: float, hi: float, allowed: str, source: str, line: np.ndarray,
-             errors: list[str], *, optional: bool = False, integer: bool = False, lo_open: bool = False,
-             hi_open: bool = False) -> np.ndarray:
-    """Column `col` as floats (NaN where blank and `optional`); rows that break its rule go to `errors`."""
-    raw = frame[col]
-    blank = raw.isna() | (raw.astype(str).str.strip() == "")
-    values = pd.to_numeric(raw.where(~blank), errors="coerce").to_numpy(dtype=float)
-    bad = np.isnan(values) & ~(blank.to_numpy() & optional)
-    ok = ~np.isnan(values)
-    bad |= ok & ((values <= lo) if lo_open else (values < lo))
-    bad |= ok & ((values >= hi) if hi_open else (values > hi))
-    if integer:
-        bad |= ok & (values != np.round(values))
-    if bad.any():
-        errors.append(_bad_rows(source, col, line[bad], raw[bad], allowed))
-    return values
-
-
 def _label_columns(frame: pd.DataFrame, products: Sequence[str], source: str, line: np.ndarray,
                    errors: list[str]) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Stage (lower case), product and loan_id as text; bad labels, blanks, repeated ids go to `errors`."""
-    stage_text = _text(frame, "stage").str.lower()
+    stage_text = text_column(frame, "stage").str.lower()
     stage_bad = ~stage_text.isin(STAGES).to_numpy()
     if stage_bad.any():
-        errors.append(_bad_rows(source, "stage", line[stage_bad], frame["stage"][stage_bad],
+        errors.append(bad_rows(source, "stage", line[stage_bad], frame["stage"][stage_bad],
                                 f"must be one of {list(STAGES)}"))
-    product_text = _text(frame, "product")
+    product_text = text_column(frame, "product")
     product_bad = ~product_text.isin(list(products)).to_numpy()
     if product_bad.any():
-        errors.append(_bad_rows(source, "product", line[product_bad], frame["product"][product_bad],
+        errors.append(bad_rows(source, "product", line[product_bad], frame["product"][product_bad],
                                 f"must be a product of the scenario: {list(products)}"))
     for col in ("loan_id", "firm_id", "sector"):
-        blank = (_text(frame, col) == "") | frame[col].isna()
+        blank = (text_column(frame, col) == "") | frame[col].isna()
         if blank.any():
-            errors.append(_bad_rows(source, col, line[blank.to_numpy()], frame[col][blank],
+            errors.append(bad_rows(source, col, line[blank.to_numpy()], frame[col][blank],
                                     "must not be blank"))
-    loan_id = _text(frame, "loan_id")
+    loan_id = text_column(frame, "loan_id")
     dup = loan_id.duplicated(keep="first").to_numpy()
     if dup.any():
-        errors.append(_bad_rows(source, "loan_id", line[dup], frame["loan_id"][dup], "must be unique"))
+        errors.append(bad_rows(source, "loan_id", line[dup], frame["loan_id"][dup], "must be unique"))
     return stage_text, product_text, loan_id
 
 
@@ -314,7 +253,7 @@ def portfolio_from_frame(
 
     def numeric(col: str, lo: float, hi: float, allowed: str, **kind: bool) -> np.ndarray:
         """`_numeric` on this table."""
-        return _numeric(frame, col, lo, hi, allowed, source, line, errors, **kind)
+        return numeric_column(frame, col, lo, hi, allowed, source, line, errors, **kind)
 
     score = numeric("score", 0, 1000, "must be a number in [0, 1000]")
     amount = numeric("amount", 0, np.inf, "must be a yuan amount > 0", lo_open=True, hi_open=True)
@@ -337,13 +276,13 @@ def portfolio_from_frame(
     if errors:
         raise PortfolioError("\n".join(errors))
 
-    sector_text = _text(frame, "sector")
+    sector_text = text_column(frame, "sector")
     sector_names = tuple(dict.fromkeys(sector_text))
     sector_code = {name: i for i, name in enumerate(sector_names)}
     product_code = {name: i for i, name in enumerate(products)}
     return Portfolio(
         loan_id=loan_id.to_numpy(dtype=object),
-        firm_id=_text(frame, "firm_id").to_numpy(dtype=object),
+        firm_id=text_column(frame, "firm_id").to_numpy(dtype=object),
         score=score,
         stage=stage_text.map({s: i for i, s in enumerate(STAGES)}).to_numpy(dtype=np.int8),
         sector=sector_text.map(sector_code).to_numpy(dtype=np.int32),
@@ -366,7 +305,7 @@ def load_portfolio(path: str | Path, products: Sequence[str], extra_columns: str
     p = Path(path)
     if p.is_dir():
         raise PortfolioError(f"{p}: is a folder, expected a .csv or .parquet file")
-    frame, lines = _read_table(p)
+    frame, lines = read_table(p, PortfolioError)
     return portfolio_from_frame(frame, products, source=str(p), lines=lines, extra_columns=extra_columns)
 
 
