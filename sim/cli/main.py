@@ -15,6 +15,7 @@ import sys
 
 import click
 
+from sim.cli.calibrate import calibrate
 from sim.cli.capital import capital
 from sim.cli.common import Progress
 from sim.cli.compare import compare
@@ -41,7 +42,7 @@ def cli(debug: bool) -> None:
     """
 
 
-for command in (validate, run, sweep, size, optimize, capital, compare, report, portfolio):
+for command in (validate, run, sweep, size, optimize, capital, compare, calibrate, report, portfolio):
     cli.add_command(command)
 
 

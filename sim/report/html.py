@@ -56,7 +56,7 @@ def write_summary_csv(ds: xr.Dataset, path: Path) -> None:
             writer.writerow([name, f"{value:.10g}", "" if se is None else f"{se:.10g}", unit])
 
 
-def _img(path: Path) -> str:
+def image(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
@@ -136,15 +136,15 @@ def write_compare_report(cmp: xr.Dataset, runs: list[xr.Dataset], folder: Path) 
             "error; differences against the first run, paired path by path where the runs share book, "
             "seed and paths (VaR differences unpaired) · every figure in compare.csv</p>", table, notes,
             "<h2>Loss distributions</h2>",
-            _img(plots.compare_curves(runs, names, folder / "loss_curves.png"))]
-    return _page(folder, "riskpool: runs compared", body)
+            image(plots.compare_curves(runs, names, folder / "loss_curves.png"))]
+    return page(folder, "riskpool: runs compared", body)
 
 
 def _sizing_section(ds: xr.Dataset, folder: Path) -> list[str]:
     """The pool-sizing curve, when some pool claims on some path (a scheme without a pool has none)."""
     if "pool_dry_by_size" not in ds or not float(ds["pool_dry_by_size"].max()) > 0:
         return []
-    return [_SIZING_HEAD, _img(plots.sizing_curve(ds, folder / "pool_sizing.png"))]
+    return [_SIZING_HEAD, image(plots.sizing_curve(ds, folder / "pool_sizing.png"))]
 
 
 def _contributions_section(ds: xr.Dataset, folder: Path) -> list[str]:
@@ -156,7 +156,7 @@ def _contributions_section(ds: xr.Dataset, folder: Path) -> list[str]:
     out = ["<h2>Who carries the tail (risk contributions)</h2><p>Every contribution, every level: "
            "contributions.csv.</p>"]
     for by in ds.riskpool.groupings():
-        out.append(_img(plots.contributions_chart(ds, by, targets, folder / f"contributions_{by}.png")))
+        out.append(image(plots.contributions_chart(ds, by, targets, folder / f"contributions_{by}.png")))
     return out + [f"<pre>{html.escape(format_contributions(ds))}</pre>"]
 
 
@@ -190,25 +190,26 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
         sweep_csv(ds, folder / "sweep.csv")
         png = plots.exhaustion_vs_pool(ds, folder / "exhaustion_vs_pool.png")
         if png is not None:
-            sections += ["<h2>Exhaustion probability vs pool size</h2>", _img(png)]
+            sections += ["<h2>Exhaustion probability vs pool size</h2>", image(png)]
         sections += _sizing_section(ds, folder)
     else:
         write_summary_csv(ds, folder / "summary.csv")
         sections += ["<h2>Headline per party</h2>", _party_table(ds), _figures_table(ds),
-                     "<h2>Loss distributions</h2>", _img(plots.loss_curves(ds, folder / "loss_curves.png")),
-                     "<h2>Pool balance over time</h2>", _img(plots.pool_fan(ds, folder / "pool_balance.png")),
+                     "<h2>Loss distributions</h2>", image(plots.loss_curves(ds, folder / "loss_curves.png")),
+                     "<h2>Pool balance over time</h2>",
+                     image(plots.pool_fan(ds, folder / "pool_balance.png")),
                      *_sizing_section(ds, folder)]
         sections += _contributions_section(ds, folder)
     if frontier is not None:
-        sections += ["<h2>Optimizer frontier</h2>", _img(plots.frontier(frontier, folder / "frontier.png")),
+        sections += ["<h2>Optimizer frontier</h2>", image(plots.frontier(frontier, folder / "frontier.png")),
                      _frontier_table(frontier)]
     if scenario_toml:
         sections += ["<h2>Inputs (the resolved scenario, as run)</h2>",
                      f"<details><summary>scenario.toml</summary><pre>{html.escape(scenario_toml)}</pre></details>"]
-    return _page(folder, "riskpool report", sections)
+    return page(folder, "riskpool report", sections)
 
 
-def _page(folder: Path, title: str, sections: list[str]) -> Path:
+def page(folder: Path, title: str, sections: list[str]) -> Path:
     """Write report.html of `sections` into `folder`; returns its path."""
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{TABLE_STYLE}</style></head><body>{''.join(sections)}</body></html>")

@@ -216,3 +216,39 @@ def compare_curves(runs: list[xr.Dataset], names: list[str], path: Path) -> Path
                           "Loss distributions compared")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def calibration_plots(by_band, yearly, recovered, path: Path) -> Path:
+    """Three panels: observed default rate (95 % interval) against the fitted PD per stage and score
+    band; each year's default rate against the fitted one-factor 5-95 % band; recoveries."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    ax = axes[0]
+    for k, (stage, part) in enumerate(by_band.groupby("stage", sort=False)):
+        x = np.arange(len(part)) + 0.12 * k
+        ax.errorbar(x, part["observed"], yerr=[part["observed"] - part["observed_low"],
+                    part["observed_high"] - part["observed"]], fmt="o", capsize=3, color=f"C{k}",
+                    label=f"{stage}: observed")
+        ax.plot(x, part["fitted"], "x", color=f"C{k}", markersize=9, label=f"{stage}: fitted")
+        ax.set_xticks(np.arange(len(part)), part["score_band"])
+    ax.set_xlabel("score band")
+    ax.set_ylabel("annual default rate")
+    ax.set_title("Calibration by score band (95 % intervals)")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    if len(yearly):
+        ax.fill_between(yearly["year"], yearly["band_low"], yearly["band_high"], alpha=0.2, color="C0",
+                        label="fitted model, 5-95 %")
+        ax.plot(yearly["year"], yearly["rate"], "o-", color="black", label="observed")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("year")
+    ax.set_ylabel("default rate")
+    ax.set_title("Yearly default rates and the fitted correlation")
+    ax = axes[2]
+    if len(recovered):
+        ax.hist(recovered, bins=20, range=(0, 1), color="C2")
+    ax.set_xlabel("recovered fraction")
+    ax.set_ylabel("defaults")
+    ax.set_title(f"Recoveries ({len(recovered)} defaults)")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    return _save(fig, path)

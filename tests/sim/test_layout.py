@@ -14,8 +14,8 @@ ROOT = Path(sim.__file__).resolve().parents[1]
 # A subpackage may import those of lower rank only (and itself). The estimators
 # (risk) need nothing of the engine, and the engine's importance-sampling pilot
 # needs weighted quantiles: risk sits below the engine.
-RANK = {"kernel_cache": 0, "risk": 0, "engine": 1, "results": 2, "scale": 3, "twin": 3, "optimizer": 4,
-        "report": 4, "cli": 5}
+RANK = {"kernel_cache": 0, "risk": 0, "engine": 1, "calibration": 2, "results": 2, "scale": 3, "twin": 3,
+        "optimizer": 4, "report": 4, "cli": 5}
 
 
 def imports_of(path: Path) -> set[str]:
