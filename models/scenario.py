@@ -371,7 +371,9 @@ class Capital(_Model):
     pool_cover: Literal["none", "guarantee"] = "none"
     irb_class: Literal["corporate", "retail"] = "corporate"
     lgd: Probability = 0.40                  # F-IRB senior unsecured, other corporates (CRE32.6)
-    maturity_years: Annotated[float, Field(ge=0, le=50)] | None = None  # None: each loan's term
+    protection_lgd: Probability = 0.45       # F-IRB, the payers: financial institutions (CRE32.6)
+    # effective maturity M, years: F-IRB's 2.5 (CRE32.44), or "term": each loan's term (clamped to 1-5)
+    maturity_years: Annotated[float, Field(ge=0, le=50)] | Literal["term"] = 2.5
     level: Annotated[float, Field(gt=0.5, lt=1)] = 0.999   # economic capital's confidence level
     measure: Literal["es", "var"] = "es"     # economic capital = measure at `level` - expected loss
     cost_of_capital: Probability = 0.10      # a year, on capital held (RAROC hurdle, breakeven fee)

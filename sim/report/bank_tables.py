@@ -83,7 +83,7 @@ def format_capital(ds: xr.Dataset) -> str:
              f"  over the first year   {_money(ds, 'economic_capital_year')}   "
              f"(EL {_money(ds, 'expected_loss_year')})", ""]
     for by in ("segment", "product"):
-        head = [by, "exposure", "F-IRB", "F-IRB with scheme", "EL", "EC (Euler)", "RAROC"]
+        head = [by, "exposure", "F-IRB", "F-IRB with scheme", "EL", "EC (Euler)", "RAROC over the lives"]
         head += ["breakeven fee"] if by == "segment" else []
         rows = []
         for i, group in enumerate(map(str, ds[by].values)):
@@ -93,7 +93,7 @@ def format_capital(ds: xr.Dataset) -> str:
                    f"{cell('irb_scheme_capital') / WAN:,.1f}",
                    wan(Estimate(cell("expected_loss"), se("expected_loss"))),
                    wan(Estimate(cell("economic_capital"), se("economic_capital"))),
-                   percent(Estimate(cell("raroc"), se("raroc")), 1)]
+                   percent(Estimate(cell("raroc"), se("raroc")), 2)]
             rows.append(row + ([f"{cell('breakeven_fee'):.2%} a year"] if by == "segment" else []))
         lines += [text_table(head, rows), ""]
     return "\n".join(lines).rstrip()

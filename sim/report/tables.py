@@ -58,15 +58,17 @@ def format_table(ds: xr.Dataset, q: float | None = None) -> str:
 
 
 def scheme_figures(ds: xr.Dataset) -> list[tuple[str, str]]:
-    """The scheme's leverage chain and unit cost, as (label, text) pairs: public money committed ->
-    cover written on the book -> credit supplied, and the fiscal cost per 100 yuan of credit."""
+    """The scheme's leverage chain and unit cost, as (label, text) pairs: public money committed (the
+    pool and a finite guarantor capital) -> the cover written on the book (notional: shares times
+    amounts, caps and the pool's size not applied) -> credit supplied, and the fiscal cost per 100
+    yuan of credit."""
     rp = ds.riskpool
     public, cover = float(ds["public_money"]), float(ds["cover_written"])
     credit = rp.estimate("credit_supplied_mean").value
     times = lambda x: f" (x{x / public:,.1f})" if public > 0 else ""  # noqa: E731
     per = rp.estimate("fiscal_cost_per_credit")
-    return [("public money committed", f"{public / WAN:,.1f} 万元 (pool and guarantor capital)"),
-            ("  -> cover written", f"{cover / WAN:,.1f} 万元{times(cover)}"),
+    return [("public money committed", f"{public / WAN:,.1f} 万元 (pool and finite guarantor capital)"),
+            ("  -> cover written", f"{cover / WAN:,.1f} 万元{times(cover)} (notional)"),
             ("  -> credit supplied", f"{credit / WAN:,.1f} 万元{times(credit)}"),
             ("fiscal cost per 100 yuan", f"{100 * per.value:,.3f} ± {100 * per.se:,.3f} yuan")]
 

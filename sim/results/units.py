@@ -86,8 +86,9 @@ for _by in ("segment", "product"):
 VARIABLES["breakeven_fee_segment"] = ("per yuan guaranteed a year", None)
 STANDARD_ERRORS = {se: name for name, (_, se) in VARIABLES.items() if se}
 DESCRIPTIONS = {
-    "public_money": "pool and guarantor capital committed at the start (the leverage chain's first link)",
-    "cover_written": "the book's credit times the shares others than the bank owe on it (guarantees written)",
+    "public_money": "pool and finite guarantor capital committed at the start (the leverage chain's start)",
+    "cover_written": ("notional cover: each loan's amount times the shares others than the bank owe on it "
+                      "(caps and the pool's size not applied)"),
     "fiscal_cost_per_credit": "fiscal cost per yuan of credit supplied (ratio of means)",
     "difference": "the run's figure less the first run's; its SE paired where `paired`",
     "loss_curve": "loss quantile at each probability level (for plots)",

@@ -34,7 +34,7 @@ paths x_1..x_n (every estimator is the plain, unnormalised IS one):
   above to the last bit of rounding, and the contributions add up to it exactly.
   VaR_q: a_i = w_i / W on the window of paths between the (q - d) and (q + d) quantiles,
   d = (1 - q) / 5, W their weight; c_g = E[x_g | window] VaR / E[x | window], scaled so that
-  the contributions add up to the VaR.
+  the contributions add up to the VaR (the SE scaled alike, the factor taken as fixed).
 
 - paired differences of two runs on the same paths (common random numbers): a mean's,
   sd(w_b x_b - w_a x_a) / sqrt(n); an ES's, that of the two ES influence terms

@@ -85,8 +85,12 @@ def risk_contributions(spec: RunSpec, out: PathOutputs, portfolio: Portfolio, by
     plan_rows = spec.plan.loan_order  # plan loan -> portfolio row
     group_of = np.stack([index[plan_rows] + first[h] for h, (index, _) in enumerate(groups)])
     n_sel = 2 * quantiles.size + means
+    if means and not (out.weight == 1.0).all():
+        raise ValueError("group means by contributions need plain Monte Carlo (their SE formula takes "
+                         "coefficients adding up to 1)")
+    lane_scratch = lanes_for(threads) * plan_rows.size * 8 * (len(TARGETS) + 16)  # a lane's settling arrays
     check_fits(sums_bytes(len(TARGETS), n_sel, int(first[-1]), plan_rows.size)
-               + 80 * DEFAULTS_PER_BATCH, spec.memory_bytes or np.iinfo(np.int64).max,
+               + 80 * DEFAULTS_PER_BATCH + lane_scratch, spec.memory_bytes or np.iinfo(np.int64).max,
                f"risk contributions by {', '.join(by)}")
     x, w = _targets(out), out.weight
     chosen, scale = _selections(x, quantiles, w, means)

@@ -11,11 +11,13 @@ import pytest
 
 import sim
 from models.scenario import PARTIES
-from sim.engine.plan import build_portfolio
+from sim.engine.plan import build_portfolio, compile_plan
 from sim.engine.run import RunSpec
 from sim.results.compare import compare_runs
 from sim.risk import capital as basel
 from sim.scale.capital import bank_capital, regulatory
+from tests.helpers import equal_loans, make_scenario
+from tests.sim.test_capital_formulas import ref_corporate_k
 from tests.sim.test_cli import invoke
 from tests.sim.test_cli_failures import _main
 
@@ -32,9 +34,8 @@ def test_standardised_and_irb_substitution_by_hand_on_the_4321_book():
     by_hand = 0.08 * ead * (0.2 * 0.85 + 0.4 * 1.0 + 0.3 * 0.2)
     np.testing.assert_allclose(reg["sa_scheme"], by_hand, rtol=1e-12)
     np.testing.assert_allclose(reg["sa"], 0.08 * 0.85 * ead, rtol=1e-12)
-    years = pf.term_months / 12.0
-    k_guarantor = basel.irb_capital(0.01, 0.40, years)
-    k_reguarantor = basel.irb_capital(0.0005, 0.40, years)
+    k_guarantor = basel.irb_capital(0.01, 0.45, 2.5)  # payers: F-IRB LGD of financials, M 2.5 years
+    k_reguarantor = basel.irb_capital(0.0005, 0.45, 2.5)
     # the state's share (PD 0) needs no capital
     expected = (0.2 * reg["k"] + 0.4 * k_guarantor + 0.3 * k_reguarantor) * ead
     np.testing.assert_allclose(reg["irb_scheme"], expected, rtol=1e-12)
@@ -67,7 +68,6 @@ def test_economic_capital_is_the_runs_own_es_less_el_and_its_euler_parts_add_up(
     el = run.riskpool.estimate("loss_mean", party="bank")
     assert float(ds.economic_capital_horizon) == pytest.approx(es.value - el.value, rel=1e-12)
     assert float(ds.expected_loss_horizon) == pytest.approx(el.value, rel=1e-12)
-    assert float(ds.economic_capital_horizon_se) >= es.se
     for by in ("segment", "product"):
         assert float(ds[f"economic_capital_{by}"].sum()) == pytest.approx(float(ds.economic_capital_horizon),
                                                                          rel=1e-9)
@@ -77,6 +77,22 @@ def test_economic_capital_is_the_runs_own_es_less_el_and_its_euler_parts_add_up(
     assert float(ds.expected_loss_year) < float(ds.expected_loss_horizon)
     fee = ds.breakeven_fee_segment.values
     assert ((fee > sc.capital.admin_cost) & (fee < 1)).all()
+
+
+def test_the_breakeven_fee_and_raroc_by_hand_on_a_one_segment_book():
+    sc = make_scenario(pricing={"funding_cost": 0.02, "operating_cost": 0.005},
+                       simulation={"quantiles": [0.99]}, capital={"level": 0.99})
+    pf = equal_loans(200, 0.02, recovery=0.3)  # growth stage, score 500: one segment
+    ds = bank_capital(sc, n_paths=2000, seed=3, portfolio=pf)
+    assert ds.sizes["segment"] == 1
+    k = ref_corporate_k(0.02, 0.40, 2.5)  # the test file's own evaluation of the IRB formula
+    fee = 0.02 * (1 - 0.3) + sc.capital.admin_cost + sc.capital.cost_of_capital * k
+    assert float(ds.breakeven_fee_segment[0]) == pytest.approx(fee, rel=1e-9)
+    rate = float(compile_plan(sc, pf).rate[0])
+    income = 200 * 1e6 * (rate - 0.025)  # a year's margin after funding and operating cost, bullet loans
+    assert float(ds.net_interest_segment[0]) == pytest.approx(income, rel=1e-9)
+    raroc = (income - float(ds.expected_loss_segment[0])) / float(ds.economic_capital_segment[0])
+    assert float(ds.raroc_segment[0]) == pytest.approx(raroc, rel=1e-9)
 
 
 @pytest.fixture(scope="module")

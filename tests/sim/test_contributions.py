@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import sim
+import sim.scale.contributions
 from models.scenario import PARTIES
+from sim.engine.lanes import lanes_for
 from sim.engine.plan import compile_plan
 from sim.engine.run import RunSpec
 from sim.risk import estimators
@@ -117,9 +119,11 @@ def test_a_homogeneous_book_gives_equal_contributions_within_their_standard_erro
     assert np.all(se < 0.2 * c.mean())
 
 
-def test_contributions_do_not_depend_on_threads_and_add_up_under_importance_sampling():
+def test_contributions_do_not_depend_on_threads_batches_and_add_up_under_importance_sampling(monkeypatch):
     sc = sim.load_scenario("scenarios/shijiazhuang_score_loan.toml", ["simulation.tail=pool_dry"])
     one = sim.run(sc, n_paths=2000, seed=4, threads=1, block_size=300, contributions=("stage",))
+    assert lanes_for(2) == 2  # the second run draws on two lanes, in batches of about 50 defaults
+    monkeypatch.setattr(sim.scale.contributions, "DEFAULTS_PER_BATCH", 50)
     two = sim.run(sc, n_paths=2000, seed=4, threads=2, contributions=("stage",))
     for name in ("contribution_es_stage", "contribution_es_stage_se", "contribution_var_stage"):
         np.testing.assert_array_equal(one[name].values, two[name].values)
