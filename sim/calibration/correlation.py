@@ -7,11 +7,14 @@ G(PD_i), so given the year's factor Z_t defaults are independent with
   log L(rho) = sum_t log E_Z[prod_b Binomial(d_tb; n_tb, p_b(Z))], firm-years
   of a year grouped in PD buckets b (their mean G(PD)), E_Z by Gauss-Hermite
   quadrature (64 nodes), maximised over rho in [0, 0.95].
-- Method of moments: the yearly default rates' variance less their binomial
-  noise, s^2 - (p - p2) mean(1/n_t), equals p2 - p^2, p2 = N2(G(p), G(p); rho)
-  the joint default probability of two firms; solved for rho (0 when the
-  excess variance is not positive). It treats every firm as having the
-  average PD p (an approximation where PDs differ much).
+- Method of moments: each year's default rate DR_t has, under the model,
+  mean m_t = sum_b w_tb p_b (w_tb the share of the year's firms in PD bucket
+  b) and variance
+      V_t(rho) = sum_bc w_tb w_tc (N2(g_b, g_c; rho) - p_b p_c)
+                 + sum_b w_tb (p_b - N2(g_b, g_b; rho)) / n_t,
+  N2 the bivariate normal CDF (by Owen's T) and the second term the binomial
+  noise of finite pools; rho solves sum_t (DR_t - m_t)^2 = sum_t V_t(rho)
+  (0 when the observed spread is below the binomial noise alone).
 - Confidence intervals: percentile bootstrap over years (years resampled
   with replacement, both estimators refitted). Both estimators are biased
   low on short series (few years rarely show the tail that makes rho), so
@@ -30,8 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.optimize import brentq, minimize_scalar
-from scipy.special import gammaln, ndtr, ndtri
-from scipy.stats import multivariate_normal
+from scipy.special import gammaln, ndtr, ndtri, owens_t
 
 RHO_MAX = 0.95
 NODES, WEIGHTS = hermegauss(64)
@@ -89,27 +91,38 @@ def rho_mle(counts: YearCounts) -> float:
     return 0.0 if _log_likelihood(0.0, counts) >= _log_likelihood(best, counts) else best
 
 
+def binormal_cdf(h: np.ndarray, k: np.ndarray, rho: float) -> np.ndarray:
+    """P(X <= h, Y <= k) of standard normals with correlation rho (Owen 1956, by Owen's T)."""
+    h = np.where(np.abs(h) < 1e-12, -1e-12, h)
+    k = np.where(np.abs(k) < 1e-12, -1e-12, k)
+    root = math.sqrt(1.0 - rho * rho)
+    beta = np.where(h * k > 0, 0.0, 1.0)
+    return (0.5 * ndtr(h) + 0.5 * ndtr(k) - owens_t(h, (k - rho * h) / (h * root))
+            - owens_t(k, (h - rho * k) / (k * root)) - 0.5 * beta)
+
+
 def rho_moments(counts: YearCounts) -> float:
     """The method-of-moments rho from the yearly default rates (module doc)."""
     n_t, d_t = counts.n.sum(axis=1), counts.d.sum(axis=1)
-    if n_t.size < 2:
+    if n_t.size < 2 or d_t.sum() == 0:
         return math.nan
-    rate = d_t / n_t
-    p = float(d_t.sum() / n_t.sum())
-    if p <= 0.0 or p >= 1.0:
-        return math.nan
-    inv = float(np.mean(1.0 / n_t))
-    p2 = (float(rate.var(ddof=1)) - p * inv + p * p) / (1.0 - inv)  # E[s^2] = (p2 - p^2) + (p - p2) inv
-    if p2 <= p * p:
+    w = counts.n / n_t[:, None]
+    g = counts.threshold
+    p = ndtr(g)
+    spread = float(((d_t / n_t - w @ p) ** 2).sum())
+    gb, gc = np.meshgrid(g, g, indexing="ij")
+
+    def variance(rho: float) -> float:
+        joint = binormal_cdf(gb, gc, rho)
+        between = np.einsum("tb,bc,tc->t", w, joint - np.outer(p, p), w)
+        noise = (w @ (p - np.diag(joint))) / n_t
+        return float((between + noise).sum())
+
+    if variance(0.0) >= spread:
         return 0.0
-    k = float(ndtri(p))
-
-    def gap(rho: float) -> float:
-        return float(multivariate_normal.cdf([k, k], cov=[[1.0, rho], [rho, 1.0]])) - p2
-
-    if gap(RHO_MAX) <= 0:
+    if variance(RHO_MAX) <= spread:
         return RHO_MAX
-    return float(brentq(gap, 0.0, RHO_MAX, xtol=1e-6))
+    return float(brentq(lambda r: variance(r) - spread, 0.0, RHO_MAX, xtol=1e-7))
 
 
 def bootstrap(counts: YearCounts, estimator, n_boot: int, seed: int) -> np.ndarray:
