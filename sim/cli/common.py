@@ -20,6 +20,7 @@ from models.portfolio import GROUPINGS
 from models.scenario import Scenario, ScenarioError, load_scenario, to_toml
 from models.tail import parse_tail
 from sim.report.html import write_report
+from sim.report.language import LANGUAGES
 from sim.results.io import OutputError, atomic_folder, write_json, write_netcdf
 from sim.scale.executor import resolve_scheduler
 from sim.scale.grid import parse_grid, point_scenarios, sweep_axes
@@ -154,6 +155,10 @@ class Progress:
             cls.live.pop().stop()
 
 
+lang_option = click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True,
+                           help="Language of the table and report.html: en or zh (中文).")
+
+
 def second_pass_progress(quiet: bool, mode: str, announce: bool = True):
     """What a run's risk contributions (or a command's several passes) report to: a bar per pass,
     the contributions' announced by a note."""
@@ -226,16 +231,16 @@ def write_error(target: Path, exc: OSError) -> str:
     return f"{target}: cannot write the results ({exc.strerror or exc}); nothing was written"
 
 
-def write_results(target: Path, ds, sc: Scenario) -> None:
-    """results.nc, summary.json/csv, scenario.toml, plots and report.html, atomically."""
+def write_results(target: Path, ds, sc: Scenario, lang: str = "en") -> None:
+    """results.nc, summary.json/csv, scenario.toml, plots and report.html (in `lang`), atomically."""
     try:
         with atomic_folder(target) as tmp:
-            write_folder(tmp, ds, sc)
+            write_folder(tmp, ds, sc, lang=lang)
     except OSError as exc:
         fail(write_error(target, exc))
 
 
-def write_folder(folder: Path, ds, sc: Scenario, netcdf: bool = True) -> None:
+def write_folder(folder: Path, ds, sc: Scenario, netcdf: bool = True, lang: str = "en") -> None:
     """Fill a (temporary) results folder; without `netcdf` the data are already
     in it (a sweep's results.zarr)."""
     if netcdf:
@@ -244,4 +249,4 @@ def write_folder(folder: Path, ds, sc: Scenario, netcdf: bool = True) -> None:
         write_json(folder / "summary.json", ds.riskpool.headline())
     toml_text = to_toml(sc)
     (folder / "scenario.toml").write_text(toml_text, encoding="utf-8")
-    write_report(ds, folder, toml_text)
+    write_report(ds, folder, toml_text, lang=lang)

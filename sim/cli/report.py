@@ -12,7 +12,7 @@ from typing import TypeVar
 import click
 import xarray as xr
 
-from sim.cli.common import fail
+from sim.cli.common import fail, lang_option
 from sim.report.html import write_report
 from sim.results.accessor import ResultError
 from sim.results.io import read_netcdf
@@ -24,7 +24,8 @@ DATA_FILES = ("results.nc", "allocation.nc", "results.zarr")
 
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False))
-def report(folder: str) -> None:
+@lang_option
+def report(folder: str, lang: str) -> None:
     """Rebuild the plots and report.html of a results folder from its results.nc
     (an optimizer's allocation.nc, or a sweep's results.zarr)."""
     path = Path(folder)
@@ -49,7 +50,7 @@ def report(folder: str) -> None:
     try:
         # everything is drawn in a temporary folder first: a failure leaves the folder as it was
         with tempfile.TemporaryDirectory(prefix=".report.", dir=path) as tmp:
-            write_report(ds, Path(tmp), toml_text, frontier, record)
+            write_report(ds, Path(tmp), toml_text, frontier, record, lang=lang)
             for made in sorted(Path(tmp).iterdir()):
                 os.replace(made, path / made.name)
     except (OSError, ResultError, ValueError, KeyError) as exc:

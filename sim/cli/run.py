@@ -17,6 +17,7 @@ from sim.cli.common import (
     fail,
     finite_number,
     groupings_option,
+    lang_option,
     load_or_fail,
     results_folder,
     second_pass_progress,
@@ -65,12 +66,13 @@ def validate(scenario: str, overrides: tuple[str, ...]) -> None:
               help="Risk contributions by segment, sector, stage, product or loan (comma-separated): who "
                    "carries the tail of the total and of each party's loss (Euler ES and VaR contributions "
                    "with SEs); prints the largest, writes contributions.csv.")
+@lang_option
 @tail_option
 @common_run_options
 def run(scenario: str, engine: str, reviewers: int | None, review_days: float, approval_days: float,
-        quantile: float | None, contributions: tuple[str, ...], tail: str | None, paths: int | None,
-        seed: int | None, threads: int | None, out: str | None, quiet: bool, progress_mode: str,
-        scheduler: str | None, overrides: tuple[str, ...]) -> None:
+        quantile: float | None, contributions: tuple[str, ...], lang: str, tail: str | None,
+        paths: int | None, seed: int | None, threads: int | None, out: str | None, quiet: bool,
+        progress_mode: str, scheduler: str | None, overrides: tuple[str, ...]) -> None:
     """Simulate a scenario, print the per-party table and write the results folder
     (results.nc, summary.json/csv, scenario.toml, PNG plots, report.html).
 
@@ -101,9 +103,9 @@ def run(scenario: str, engine: str, reviewers: int | None, review_days: float, a
                           approval_days=approval_days, progress=progress)
     except (PortfolioError, ScenarioError) as exc:
         fail(str(exc))
-    write_results(target, ds, sc)
+    write_results(target, ds, sc, lang)
     if not quiet:
-        click.echo(format_table(ds, quantile) if engine == "mc" else format_operations(ds))
+        click.echo(format_table(ds, quantile, lang) if engine == "mc" else format_operations(ds))
         if contributions:
             click.echo("\n" + format_contributions(ds, quantile))
     click.echo(f"results written to {target} (open {target / 'report.html'})")

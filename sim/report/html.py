@@ -20,6 +20,7 @@ from sim.report.bank_tables import (
     contributions_csv,
     format_contributions,
 )
+from sim.report.language import words
 from sim.report.tables import (
     WAN,
     format_allocation,
@@ -61,19 +62,19 @@ def image(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def _party_table(ds: xr.Dataset) -> str:
+def _party_table(ds: xr.Dataset, w) -> str:
     table = ds.riskpool.party_table(ds.riskpool.table_level())
     cells = []
     for row in table.rows:
         tag = "th" if row.label == "total" else "td"
-        cells.append(f"<tr><{tag}>{row.label}</{tag}>" + "".join(
+        cells.append(f"<tr><{tag}>{w(row.label)}</{tag}>" + "".join(
             f"<{tag}>{v}</{tag}>" for v in (wan(row.mean), wan(row.var), wan(row.es), f"{row.share:.1%}"))
             + "</tr>")
-    return (f"<table><tr><th>party</th><th>expected loss</th><th>VaR {table.q:.1%}</th>"
-            f"<th>ES {table.q:.1%}</th><th>share</th></tr>{''.join(cells)}</table>")
+    return (f"<table><tr><th>{w('party')}</th><th>{w('expected loss')}</th><th>{w('VaR')} {table.q:.1%}</th>"
+            f"<th>{w('ES')} {table.q:.1%}</th><th>{w('share')}</th></tr>{''.join(cells)}</table>")
 
 
-def _figures_table(ds: xr.Dataset) -> str:
+def _figures_table(ds: xr.Dataset, w, lang: str) -> str:
     rp = ds.riskpool
 
     def money(name: str) -> str:
@@ -86,7 +87,8 @@ def _figures_table(ds: xr.Dataset) -> str:
             ("interest subsidy", money("subsidy_mean")),
             ("guarantee compensation", money("guarantee_compensation_mean")),
             ("bank rewards", money("bank_reward_mean")), ("bank net income", money("bank_net_income_mean")),
-            *scheme_figures(ds)]
+            ]
+    rows = [(w(a), b) for a, b in rows] + scheme_figures(ds, lang)
     return "<table>" + "".join(f"<tr><td>{a}</td><td>{b}</td></tr>" for a, b in rows) + "</table>"
 
 
@@ -140,43 +142,43 @@ def write_compare_report(cmp: xr.Dataset, runs: list[xr.Dataset], folder: Path) 
     return page(folder, "riskpool: runs compared", body)
 
 
-def _sizing_section(ds: xr.Dataset, folder: Path) -> list[str]:
+def _sizing_section(ds: xr.Dataset, folder: Path, lang: str = "en") -> list[str]:
     """The pool-sizing curve, when some pool claims on some path (a scheme without a pool has none)."""
     if "pool_dry_by_size" not in ds or not float(ds["pool_dry_by_size"].max()) > 0:
         return []
-    return [_SIZING_HEAD, image(plots.sizing_curve(ds, folder / "pool_sizing.png"))]
+    w = words(lang)
+    return [f"<h2>{w('Pool sizing')}</h2><p>{w('pool_sizing_text')}</p>",
+            image(plots.sizing_curve(ds, folder / "pool_sizing.png"))]
 
 
-def _contributions_section(ds: xr.Dataset, folder: Path) -> list[str]:
+def _contributions_section(ds: xr.Dataset, folder: Path, w) -> list[str]:
     """Who carries each tail: a chart per grouping held, the terminal table, contributions.csv."""
     if not ds.riskpool.groupings():
         return []
     contributions_csv(ds, folder / "contributions.csv")
     targets = carriers(ds, ds.riskpool.level(ds.riskpool.table_level()))
-    out = ["<h2>Who carries the tail (risk contributions)</h2><p>Every contribution, every level: "
-           "contributions.csv.</p>"]
+    out = [f"<h2>{w('Who carries the tail (risk contributions)')}</h2><p>contributions.csv</p>"]
     for by in ds.riskpool.groupings():
         out.append(image(plots.contributions_chart(ds, by, targets, folder / f"contributions_{by}.png")))
     return out + [f"<pre>{html.escape(format_contributions(ds))}</pre>"]
 
 
-_SIZING_HEAD = ("<h2>Pool sizing</h2><p>The probability that the pool runs dry had it started at each "
-                "size, from the same paths (each path's required pool).</p>")
-
-
 def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
-                 frontier: xr.Dataset | None = None, record: dict | None = None) -> Path:
+                 frontier: xr.Dataset | None = None, record: dict | None = None, lang: str = "en") -> Path:
     """Write the PNG plots, summary.csv (runs) and report.html into `folder`; returns report.html.
-    An allocation's account comes from `record` (allocation.json's content)."""
+    An allocation's account comes from `record` (allocation.json's content). A run's report is in
+    English or Chinese (`lang`; the plots keep English axes)."""
     folder = Path(folder)
     kind = ds.riskpool.kind
-    sections = [f"<h1>riskpool report: {html.escape(str(ds.attrs.get('scenario_name', '')))}</h1>"]
+    w = words(lang)
+    sections = [f"<h1>{w('riskpool report')}: {html.escape(str(ds.attrs.get('scenario_name', '')))}</h1>"]
     if kind != "allocation":
         sections.append(
-            f"<p class='note'>{ds.attrs.get('n_paths', 0):,} paths ({html.escape(sampling_note(ds))}) · "
-            f"seed {ds.attrs.get('seed')} · "
+            f"<p class='note'>{ds.attrs.get('n_paths', 0):,} {w('paths')} "
+            f"({html.escape(sampling_note(ds, lang))}) · {w('seed')} {ds.attrs.get('seed')} · "
             f"scenario sha256 {str(ds.attrs.get('scenario_sha256', ''))[:12]} · riskpool "
-            f"{ds.attrs.get('riskpool_version', '')} · money in 万元 (10 000 yuan), ± 1 standard error</p>")
+            f"{ds.attrs.get('riskpool_version', '')} · "
+            f"{w('money in 万元 (10 000 yuan), ± 1 standard error')}</p>")
     if kind == "allocation":
         if record is None:
             record = json.loads((folder / "allocation.json").read_text(encoding="utf-8"))
@@ -194,25 +196,27 @@ def write_report(ds: xr.Dataset, folder: Path, scenario_toml: str = "",
         sections += _sizing_section(ds, folder)
     else:
         write_summary_csv(ds, folder / "summary.csv")
-        sections += ["<h2>Headline per party</h2>", _party_table(ds), _figures_table(ds),
-                     "<h2>Loss distributions</h2>", image(plots.loss_curves(ds, folder / "loss_curves.png")),
-                     "<h2>Pool balance over time</h2>",
+        sections += [f"<h2>{w('Headline per party')}</h2>", _party_table(ds, w), _figures_table(ds, w, lang),
+                     f"<h2>{w('Loss distributions')}</h2>",
+                     image(plots.loss_curves(ds, folder / "loss_curves.png")),
+                     f"<h2>{w('Pool balance over time')}</h2>",
                      image(plots.pool_fan(ds, folder / "pool_balance.png")),
-                     *_sizing_section(ds, folder)]
-        sections += _contributions_section(ds, folder)
+                     *_sizing_section(ds, folder, lang)]
+        sections += _contributions_section(ds, folder, w)
     if frontier is not None:
         sections += ["<h2>Optimizer frontier</h2>", image(plots.frontier(frontier, folder / "frontier.png")),
                      _frontier_table(frontier)]
     if scenario_toml:
-        sections += ["<h2>Inputs (the resolved scenario, as run)</h2>",
+        sections += [f"<h2>{w('Inputs (the resolved scenario, as run)')}</h2>",
                      f"<details><summary>scenario.toml</summary><pre>{html.escape(scenario_toml)}</pre></details>"]
-    return page(folder, "riskpool report", sections)
+    return page(folder, w("riskpool report"), sections, lang)
 
 
-def page(folder: Path, title: str, sections: list[str]) -> Path:
+def page(folder: Path, title: str, sections: list[str], lang: str = "en") -> Path:
     """Write report.html of `sections` into `folder`; returns its path."""
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{TABLE_STYLE}</style></head><body>{''.join(sections)}</body></html>")
+    text = (f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>{TABLE_STYLE}</style></head>"
+            f"<body>{''.join(sections)}</body></html>")
     path = folder / "report.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sim.report.language import words
 from sim.risk.estimators import Estimate
 
 WAN = 1e4
@@ -27,59 +28,76 @@ def percent(estimate: Estimate, digits: int = 4) -> str:
     return f"{estimate[0]:.{digits}%} ± {estimate[1]:.{digits}%}"
 
 
-def format_table(ds: xr.Dataset, q: float | None = None) -> str:
+def format_table(ds: xr.Dataset, q: float | None = None, lang: str = "en") -> str:
     """Per party: expected loss, VaR and ES at level q (default `table_level`) with standard errors,
-    share of total."""
+    share of total; in English or Chinese (`lang`, sim.report.language)."""
+    w = words(lang)
     rp = ds.riskpool
     table = rp.party_table(rp.table_level() if q is None else q)
     q = table.q
-    head = ["party", "E[loss]", f"VaR {q:.1%}", f"ES {q:.1%}", "share"]
-    body = [[row.label, wan(row.mean), wan(row.var), wan(row.es), f"{row.share:.1%}"] for row in table.rows]
-    lines = [f"{ds.attrs.get('scenario_name', '')}: {ds.attrs['n_paths']:,} paths ({sampling_note(ds)}), "
-             f"seed {ds.attrs['seed']}, {ds.attrs['n_loans']:,} loans, "
-             f"{ds.attrs['portfolio_amount'] / 1e8:.2f} 亿元 lent. Money in 万元 (10 000 yuan), ± 1 s.e.",
-             text_table(head, body, sections=(len(body) - 2,))]  # a rule above the total
+    head = [w("party"), w("E[loss]"), f"{w('VaR')} {q:.1%}", f"{w('ES')} {q:.1%}", w("share")]
+    body = [[w(row.label), wan(row.mean), wan(row.var), wan(row.es), f"{row.share:.1%}"]
+            for row in table.rows]
+    lines = [_intro(ds, lang), text_table(head, body, sections=(len(body) - 2,))]  # a rule above the total
     fiscal_var = rp.estimate("fiscal_cost_quantile", quantile=q).value
-    lines += [
-        "",
-        f"pool exhaustion probability  {percent(rp.estimate('pool_exhaustion_prob'))}",
-        f"stop rule triggered          {percent(rp.estimate('stop_rule_prob'))}  (credit forgone "
-        f"{wan(rp.estimate('credit_forgone_mean'))} 万元)",
-        f"default rate (loans)         {percent(rp.estimate('default_rate_mean'), 3)}",
-        f"recovered (share of EAD)     {percent(rp.estimate('recovery_rate'), 2)}",
-        f"credit supplied              {wan(rp.estimate('credit_supplied_mean'))} 万元",
-        f"fiscal cost                  {wan(rp.estimate('fiscal_cost_mean'))} 万元"
-        f"  (VaR {q:.1%}: {fiscal_var / WAN:,.1f})",
-        f"  of which interest subsidy  {wan(rp.estimate('subsidy_mean'))} 万元",
-        f"bank net income              {wan(rp.estimate('bank_net_income_mean'))} 万元",
-    ]
-    lines += [f"{label:<29}{text}" for label, text in scheme_figures(ds)]
+    figures = [
+        (w("pool exhaustion probability"), percent(rp.estimate("pool_exhaustion_prob"))),
+        (w("stop rule triggered"), f"{percent(rp.estimate('stop_rule_prob'))}  ({w('credit forgone')} "
+                                   f"{wan(rp.estimate('credit_forgone_mean'))} 万元)"),
+        (w("default rate (loans)"), percent(rp.estimate("default_rate_mean"), 3)),
+        (w("recovered (share of EAD)"), percent(rp.estimate("recovery_rate"), 2)),
+        (w("credit supplied"), f"{wan(rp.estimate('credit_supplied_mean'))} 万元"),
+        (w("fiscal cost"),
+         f"{wan(rp.estimate('fiscal_cost_mean'))} 万元  (VaR {q:.1%}: {fiscal_var / WAN:,.1f})"),
+        (f"  {w('of which interest subsidy')}", f"{wan(rp.estimate('subsidy_mean'))} 万元"),
+        (w("bank net income"), f"{wan(rp.estimate('bank_net_income_mean'))} 万元"),
+        *scheme_figures(ds, lang)]
+    if lang == "en":
+        lines += [""] + [f"{label:<29}{text}" for label, text in figures]
+    else:  # wide characters: let rich measure the label column
+        lines += ["", text_table(["", ""], [list(f) for f in figures], n_left=2, show_header=False)]
     return "\n".join(lines)
 
 
-def scheme_figures(ds: xr.Dataset) -> list[tuple[str, str]]:
+def _intro(ds: xr.Dataset, lang: str) -> str:
+    """The table's first line: scenario, paths, sampling, seed, book, units."""
+    w, a = words(lang), ds.attrs
+    if lang == "en":
+        return (f"{a.get('scenario_name', '')}: {a['n_paths']:,} paths ({sampling_note(ds)}), "
+                f"seed {a['seed']}, {a['n_loans']:,} loans, {a['portfolio_amount'] / 1e8:.2f} 亿元 lent. "
+                "Money in 万元 (10 000 yuan), ± 1 s.e.")
+    return (f"{a.get('scenario_name', '')}：{a['n_paths']:,} {w('paths')}（{sampling_note(ds, lang)}），"
+            f"{w('seed')} {a['seed']}，{a['n_loans']:,} {w('loans')}，{w('lent')} "
+            f"{a['portfolio_amount'] / 1e8:.2f} 亿元。{w('Money in 万元 (10 000 yuan), ± 1 s.e.')}")
+
+
+def scheme_figures(ds: xr.Dataset, lang: str = "en") -> list[tuple[str, str]]:
     """The scheme's leverage chain and unit cost, as (label, text) pairs: public money committed (the
     pool and a finite guarantor capital) -> the cover written on the book (notional: shares times
     amounts, caps and the pool's size not applied) -> credit supplied, and the fiscal cost per 100
     yuan of credit."""
+    w = words(lang)
     rp = ds.riskpool
     public, cover = float(ds["public_money"]), float(ds["cover_written"])
     credit = rp.estimate("credit_supplied_mean").value
     times = lambda x: f" (x{x / public:,.1f})" if public > 0 else ""  # noqa: E731
     per = rp.estimate("fiscal_cost_per_credit")
-    return [("public money committed", f"{public / WAN:,.1f} 万元 (pool and finite guarantor capital)"),
-            ("  -> cover written", f"{cover / WAN:,.1f} 万元{times(cover)} (notional)"),
-            ("  -> credit supplied", f"{credit / WAN:,.1f} 万元{times(credit)}"),
-            ("fiscal cost per 100 yuan", f"{100 * per.value:,.3f} ± {100 * per.se:,.3f} yuan")]
+    return [(w("public money committed"),
+             f"{public / WAN:,.1f} 万元 {w('(pool and finite guarantor capital)')}"),
+            (f"  {w('-> cover written')}", f"{cover / WAN:,.1f} 万元{times(cover)} {w('(notional)')}"),
+            (f"  {w('-> credit supplied')}", f"{credit / WAN:,.1f} 万元{times(credit)}"),
+            (w("fiscal cost per 100 yuan"), f"{100 * per.value:,.3f} ± {100 * per.se:,.3f} {w('yuan')}")]
 
 
-def sampling_note(ds: xr.Dataset) -> str:
+def sampling_note(ds: xr.Dataset, lang: str = "en") -> str:
     """How the paths were drawn: plain Monte Carlo, or importance sampling for which event."""
+    w = words(lang)
     tail = ds.attrs.get("tail", "off")
     if tail == "off":
-        return "plain Monte Carlo"
+        return w("plain Monte Carlo")
     worth = ds.attrs.get("effective_paths")
-    return f"importance sampling for {tail}" + (f", {worth:,.0f} effective paths" if worth else "")
+    worth_text = f", {worth:,.0f} {w('effective paths')}" if worth else ""
+    return f"{w('importance sampling for')} {tail}{worth_text}"
 
 
 def _sizing_line(label: str, answer: Estimate) -> str:
@@ -293,11 +311,11 @@ def sweep_rows(ds: xr.Dataset) -> tuple[list[str], list[list[str]]]:
 
 
 def text_table(head: list[str], rows: list[list[str]], n_left: int = 1,
-               sections: tuple[int, ...] = ()) -> str:
+               sections: tuple[int, ...] = (), show_header: bool = True) -> str:
     """A table as terminal text (rich: columns measured with East-Asian wide characters, 万元,
     taking two), the first `n_left` columns left-aligned, the others right-aligned, a rule under
     the head and after each row index in `sections`."""
-    table = Table(box=box.HORIZONTALS, show_edge=False, pad_edge=False)
+    table = Table(box=box.HORIZONTALS, show_edge=False, pad_edge=False, show_header=show_header)
     for i, title in enumerate(head):
         table.add_column(Text(title), justify="left" if i < n_left else "right", no_wrap=True)
     for i, row in enumerate(rows):
