@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run lint test bench clean
+.PHONY: install run lint test bench bench-record clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-json=benchmarks/latest.json
+
+# The same, and the summary kept in the tracked benchmarks/RESULTS.md (make bench writes latest.md).
+bench-record: $(STAMP)
+	RISKPOOL_BENCH_RESULTS=benchmarks/RESULTS.md $(BIN)/python -m pytest benchmarks --benchmark-only \
+		--benchmark-json=benchmarks/latest.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,13 +1,13 @@
 """Benchmark session set-up: single-thread BLAS, numba warmed once, and the
-summary table printed at the end (and written to benchmarks/RESULTS.md).
+summary table printed at the end (and written to benchmarks/latest.md).
 
 Run with `make bench`, i.e.
     python -m pytest benchmarks --benchmark-only --benchmark-json=benchmarks/latest.json
 Knobs (environment): RISKPOOL_BENCH_W1_PATHS (default 20000), RISKPOOL_BENCH_W2_PATHS,
 RISKPOOL_BENCH_CELL_S (W4 per-cell time budget, default 20 s),
-RISKPOOL_BENCH_RESULTS (where to write the markdown summary; by default
-benchmarks/RESULTS.md, and only when W1-W4 all ran, so a partial run does not
-overwrite the full one),
+RISKPOOL_BENCH_RESULTS (where to write the markdown summary; by default the
+untracked benchmarks/latest.md, and only when W1-W4 all ran; `make
+bench-record` writes the tracked benchmarks/RESULTS.md),
 RISKPOOL_FINANCEPY_PYTHON (an interpreter with financepy installed, for the
 financepy peer without installing it in this venv).
 """
@@ -65,12 +65,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     forced = os.environ.get("RISKPOOL_BENCH_RESULTS")
     measured = {w for w, _ in _report.MEASUREMENTS}
     if not forced and not {"W1", "W2", "W3", "W4"} <= measured:
-        tr.write_line("\nbenchmarks/RESULTS.md not written: "
+        tr.write_line("\nbenchmarks/latest.md not written: "
                       f"partial run ({', '.join(sorted(measured))} only); "
                       "set RISKPOOL_BENCH_RESULTS=<path> to write this run's summary somewhere")
         return
     try:
-        path = _report.write_markdown(**({"path": Path(forced)} if forced else {}))
+        path = _report.write_markdown(Path(forced) if forced else _report.HERE / "latest.md")
         tr.write_line(f"\nwrote {path}")
     except OSError as exc:  # pragma: no cover - read-only checkout
         tr.write_line(f"\ncould not write the summary: {exc}")
