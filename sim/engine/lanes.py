@@ -57,8 +57,8 @@ def lanes_for(threads: int | None) -> int:
 def _simulate_lane(plan, key, first_path, out, spare, lane, n_lanes):
     n_paths = out.gross_loss.size
     scratch = draw_scratch(plan)
-    paid, keys, year_guarantor, loan_default_month, firm_subsidy = settle_scratch(plan,
-                                                                                  out.party_loss.shape[1])
+    paid, keys, k_of_row, year_guarantor, loan_default_month, firm_subsidy = settle_scratch(
+        plan, out.party_loss.shape[1])
     d = draw_plan(plan)
     for c in range(lane, (n_paths + CHUNK - 1) // CHUNK, n_lanes):
         for p in range(c * CHUNK, min(n_paths, (c + 1) * CHUNK)):
@@ -66,8 +66,8 @@ def _simulate_lane(plan, key, first_path, out, spare, lane, n_lanes):
             out.systematic[p] = z
             out.weight[p] = np.exp(log_ratio)
             settle_with_required_pool(plan, p, n, scratch.loan, scratch.month, scratch.ead, scratch.rec,
-                                      paid, keys, year_guarantor, loan_default_month, firm_subsidy, out,
-                                      spare, lane)
+                                      paid, keys, k_of_row, year_guarantor, loan_default_month, firm_subsidy,
+                                      out, spare, lane)
 
 
 def simulate_block(plan: Plan, key: np.uint64, first_path: int, out: PathOutputs, n_lanes: int) -> None:

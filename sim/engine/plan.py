@@ -57,8 +57,9 @@ Plan = namedtuple(
         "bucket_ptr", "bucket_threshold", "bucket_sector", "bucket_pos", "bucket_bounds",
         "sparse",
         # loans are stored in sampling-bucket order; loan_order[j] is the
-        # portfolio row of plan loan j
-        "loan_order",
+        # portfolio row of plan loan j; claim_rank[j] its place in the order
+        # claims of one month are settled in (start month, then portfolio row)
+        "loan_order", "claim_rank",
     ],
 )
 
@@ -231,6 +232,14 @@ def _policy_fields(pol) -> dict:
     )
 
 
+def _claim_rank(start: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Each plan loan's place when claims of one month are taken as they arrive: the earlier
+    disbursed loan first, then the book's order (portfolio row)."""
+    rank = np.empty(start.size, np.int64)
+    rank[np.lexsort((row, start))] = np.arange(start.size)
+    return rank
+
+
 def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = None) -> Plan:
     """Flatten scenario + portfolio into the arrays the kernels use."""
     sim = scenario.simulation
@@ -305,5 +314,5 @@ def compile_plan(scenario: Scenario, portfolio: Portfolio, method: str | None = 
         bucket_ptr=bucket_ptr, bucket_threshold=bucket_threshold,
         bucket_sector=bucket_sector, bucket_pos=bucket_positions(bucket_ptr, threshold),
         bucket_bounds=bounds, sparse=sparse,
-        loan_order=order,
+        loan_order=order, claim_rank=_claim_rank(start, order),
     )

@@ -171,7 +171,8 @@ def _settle_given(plan, loans, months, recoveries, out, spare):
     fill_exposures(draw_plan(plan), n, loans, months, ead)
     settle_with_required_pool(plan, 0, n, loans, months, ead, recoveries,
                               np.zeros((max(n, 1), out.party_loss.shape[1])),
-                              np.zeros(max(n, 1) * N_EVENT_TYPES, np.int64), np.zeros(plan.n_event_years),
+                              np.zeros(max(n, 1) * N_EVENT_TYPES, np.int64),
+                              np.zeros(plan.amount.size, np.int64), np.zeros(plan.n_event_years),
                               np.full(plan.amount.size, -1, np.int64), np.zeros(max(plan.n_firms, 1)), out,
                               spare, 0)
 
@@ -185,6 +186,8 @@ def settle_given_defaults(plan: Plan, loans, months, recoveries) -> PathOutputs:
     recoveries = np.asarray(recoveries, float)
     if not (loans.size == months.size == recoveries.size):
         raise ValueError("loans, months and recoveries must have the same length")
+    if np.unique(loans).size != loans.size:
+        raise ValueError("a loan defaults at most once on a path: the loans must differ")
     bad = (months <= plan.start[loans]) | (months > plan.start[loans] + plan.life[loans])
     if bad.any():
         raise ValueError(f"default months outside the loans' lives: {months[bad].tolist()}")

@@ -26,14 +26,14 @@ from sim.engine.waterfall import settle_path, settle_scratch
 def _default_losses_lane(plan, key, paths, offsets, loans, losses, spare, lane, n_lanes):
     scratch = draw_scratch(plan)
     n_parties = spare.party_loss.shape[1]
-    paid, keys, year_guarantor, loan_default_month, firm_subsidy = settle_scratch(plan, n_parties)
+    paid, keys, k_of_row, year_guarantor, loan_default_month, firm_subsidy = settle_scratch(plan, n_parties)
     d = draw_plan(plan)
     for c in range(lane, (paths.size + CHUNK - 1) // CHUNK, n_lanes):
         for s in range(c * CHUNK, min(paths.size, (c + 1) * CHUNK)):
             n, _, _ = sample_path_losses(d, key, paths[s], True, scratch)
             spare.period_defaults[lane, :] = 0
             settle_path(plan, lane, n, scratch.loan, scratch.month, scratch.ead, scratch.rec, paid, keys,
-                        year_guarantor, loan_default_month, firm_subsidy, spare, False)
+                        k_of_row, year_guarantor, loan_default_month, firm_subsidy, spare, False)
             stop = spare.stop_month[lane]
             r = offsets[s]
             for k in range(n):

@@ -17,6 +17,10 @@ Rules (months are calendar months; a default in month tau):
   parts refill their money).
 - Pool top-ups arrive at the start of months k * every (k >= 1, up to the
   horizon): "add" adds the amount, "to_target" refills to the initial size.
+- Order within a month: defaults, then the guarantor's, pool's, insurer's,
+  appraiser's and re-guarantor's payments, then recoveries; events of one kind
+  in one month as claims arriving together are taken: the earlier-disbursed
+  loan first, then the book's order (portfolio row), not the sampler's.
 - Stop rule: once cumulative exposure at default / credit originated so far,
   or cumulative pool + guarantor payouts / credit originated so far, passes its
   threshold in month m, loans starting after m are never originated: their
@@ -100,28 +104,31 @@ def _advance(month, pool, slack, guarantor, next_top_up, next_period, horizon, p
 
 
 @njit(cache=True, inline="always")
-def _event_keys(n_def, def_loan, def_month, rec, product, shares, guaranteed, recovery_lag, party_lag, paid,
-                keys):
-    """Write into `keys` the events of the `n_def` defaults, zero their rows of `paid`; returns the count."""
-    # One sortable key per event, only for events that move money: month, then
-    # event type, then the default's index (earlier defaults first).
+def _event_keys(n_def, def_loan, def_month, rec, product, shares, guaranteed, recovery_lag, party_lag,
+                claim_rank, paid, keys, k_of_row):
+    """Write into `keys` the events of the `n_def` defaults, zero their rows of `paid` and note in
+    `k_of_row` each defaulted loan's default index by its claim rank; returns the count."""
+    # One sortable key per event, only for events that move money: month, then event type, then
+    # the loan's claim rank (plan.claim_rank: start month, then portfolio row).
     n_keys = 0
     for k in range(n_def):
         i = def_loan[k]
         t = def_month[k]
+        row = claim_rank[i]
+        k_of_row[row] = k
         lag_rec = recovery_lag[product[i]]
         share = shares[product[i]]
-        keys[n_keys] = (t << _MONTH_SHIFT) | k
+        keys[n_keys] = (t << _MONTH_SHIFT) | row
         n_keys += 1
         for e in range(1, 6):
             party = EVENT_PARTY[e]
             if share[party] > 0.0 and (party != GUARANTOR or guaranteed[i]):
                 lag = party_lag[party]
-                keys[n_keys] = ((t + lag) << _MONTH_SHIFT) | (e << _TYPE_SHIFT) | k
+                keys[n_keys] = ((t + lag) << _MONTH_SHIFT) | (e << _TYPE_SHIFT) | row
                 n_keys += 1
                 lag_rec = max(lag_rec, lag)  # the recovery waits for every payer
         if rec[k] > 0.0:
-            keys[n_keys] = ((t + lag_rec) << _MONTH_SHIFT) | (EV_RECOVERY << _TYPE_SHIFT) | k
+            keys[n_keys] = ((t + lag_rec) << _MONTH_SHIFT) | (EV_RECOVERY << _TYPE_SHIFT) | row
             n_keys += 1
         for q in range(paid.shape[1]):
             paid[k, q] = 0.0
@@ -272,15 +279,16 @@ def _pay_from_balance(pay, balance, slack, need, cut):
 
 @njit(cache=True)
 def settle_scratch(plan, n_parties):
-    """Scratch arrays `settle_path` needs for one lane of paths: (paid, keys, year_guarantor,
+    """Scratch arrays `settle_path` needs for one lane of paths: (paid, keys, k_of_row, year_guarantor,
     loan_default_month, firm_subsidy)."""
     n_loans = plan.amount.size
     return (np.empty((n_loans, n_parties)), np.empty(n_loans * N_EVENT_TYPES, np.int64),
-            np.empty(plan.n_event_years), np.full(n_loans, -1, np.int64), np.zeros(max(plan.n_firms, 1)))
+            np.empty(n_loans, np.int64), np.empty(plan.n_event_years), np.full(n_loans, -1, np.int64),
+            np.zeros(max(plan.n_firms, 1)))
 
 
 @njit(cache=True)
-def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
+def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, k_of_row, year_guarantor,
                 loan_default_month, firm_subsidy, out, unlimited_pool):
     """Settle the `n_def` defaults of path row `p` and write its outputs. `ead` and `rec` hold each
     default's exposure (yuan) and recovery fraction; the other arrays are scratch of at least the
@@ -291,7 +299,7 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
     # g (module doc) of pool and guarantor, and the largest claim over it (yuan); finite for infinite money
     pool_slack, capital_slack, pool_need, capital_need = 0.0, 0.0, 0.0, 0.0
     n_keys = _event_keys(n_def, def_loan, def_month, rec, plan.product, plan.shares, plan.guaranteed,
-                         plan.recovery_lag, plan.party_lag, paid, keys)
+                         plan.recovery_lag, plan.party_lag, plan.claim_rank, paid, keys, k_of_row)
     order = np.sort(keys[:n_keys])
     pool_row, guarantor_row = out.pool_balance[p], out.guarantor_capital[p]
     loss, paid_total = np.zeros(paid.shape[1]), np.zeros(paid.shape[1])  # yuan by party
@@ -304,7 +312,7 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
     for key in order:
         month = key >> _MONTH_SHIFT
         typ = (key >> _TYPE_SHIFT) & 0xF
-        k = key & _LOW32
+        k = k_of_row[key & _LOW32]
         i = def_loan[k]
         if stop_month >= 0 and plan.start[i] > stop_month:
             continue
@@ -362,11 +370,11 @@ def settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_
 
 
 @njit(cache=True)
-def settle_with_required_pool(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
-                              loan_default_month, firm_subsidy, out, spare, lane):
+def settle_with_required_pool(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, k_of_row,
+                              year_guarantor, loan_default_month, firm_subsidy, out, spare, lane):
     """`settle_path` into row `p` of `out`, and the path's exact required pool: where the pool ran
     dry, from the path settled again with an unlimited pool (into row `lane` of `spare`)."""
-    settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
+    settle_path(plan, p, n_def, def_loan, def_month, ead, rec, paid, keys, k_of_row, year_guarantor,
                 loan_default_month, firm_subsidy, out, False)
     pool_size = plan.pool_size
     if not out.exhausted[p]:
@@ -374,6 +382,6 @@ def settle_with_required_pool(plan, p, n_def, def_loan, def_month, ead, rec, pai
         out.required_pool[p] = min(out.required_pool[p], pool_size)
         return
     spare.period_defaults[lane, :] = 0
-    settle_path(plan, lane, n_def, def_loan, def_month, ead, rec, paid, keys, year_guarantor,
+    settle_path(plan, lane, n_def, def_loan, def_month, ead, rec, paid, keys, k_of_row, year_guarantor,
                 loan_default_month, firm_subsidy, spare, True)
     out.required_pool[p] = max(spare.required_pool[lane], np.nextafter(pool_size, np.inf))

@@ -65,9 +65,9 @@ exact binary floats): top-ups and approvals at m + 0, defaults at m + 1/16,
 guarantor at m + 2/16, pool m + 3/16, insurer 4/16, appraiser 5/16,
 re-guarantor 6/16, recoveries at m + 7/16. Events of one kind at one time then
 run in the order they were scheduled: earlier default first, and among
-defaults of one month, earlier start month, then lower loan index. (The
-engine breaks that last tie by its sampler's order; it decides which of two
-same-month claims gets a pool's last yuan, not the distribution of losses.)
+defaults of one month, earlier start month, then the loan's portfolio row --
+the engine's order too (`plan.claim_rank`); it decides which of two
+same-month claims gets a pool's last yuan.
 "The month" of an event is floor(time). With the default operational
 arguments (unlimited reviewers, no review or approval time) every event lands
 in the same month and order as in the engine, and given the same defaults
@@ -401,6 +401,6 @@ def simulate_path(plan: Plan, terms: Terms, ops: Operations, draws: PathDraws,
 def start_cohorts(plan: Plan) -> Cohorts:
     """(start month, loan indices) for every month in which loans start within the horizon."""
     loans = np.flatnonzero(plan.start < plan.horizon)
-    loans = loans[np.argsort(plan.start[loans], kind="stable")]
+    loans = loans[np.argsort(plan.claim_rank[loans], kind="stable")]  # start month, then portfolio row
     months, first = np.unique(plan.start[loans], return_index=True)
     return [(int(m), part.tolist()) for m, part in zip(months, np.split(loans, first[1:]))]

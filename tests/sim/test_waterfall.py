@@ -203,3 +203,25 @@ def test_recovery_waits_only_for_parties_that_pay():
     got = losses(out)
     assert got["pool"] == pytest.approx(150_000, abs=1e-6)
     assert got["bank"] == pytest.approx(850_000, abs=1e-6)
+
+
+def test_claims_of_one_month_are_paid_in_the_books_order_when_the_pool_runs_short():
+    # rows 0 and 1 default in month 4; a 1.5 M pool pays in full whichever claim comes first. Row 0 is
+    # in sector 1, so the engine's own loan order (by sector) puts row 1 first: the book's order
+    # must win. Row 0 recovers nothing, row 1 half, so the order shows in the pool's loss.
+    sc = make_scenario(contract={"shares": {"loan": {"bank": 0.0, "pool": 1.0}},
+                                 "pool": {"size": 1.5 * M, "claim_lag_months": 1}},
+                       products={"loan": {"recovery_mean": 0.0, "recovery_lag_months": 6}},
+                       simulation={"horizon_months": 24, "period_months": 1})
+    pf = equal_loans(2, 0.01, amount=M, term=24, n_sectors=2)
+    pf = pf.__class__(**{**pf.__dict__, "sector": np.array([1, 0], np.int32), "amount": np.array([M, 3 * M])})
+    plan = compile_plan(sc, pf)
+    assert list(plan.loan_order) == [1, 0]  # the engine's order is not the book's
+    out = settle_given_defaults(plan, [0, 1], [4, 4], [0.0, 0.5])
+    got = losses(out)
+    # row 0 first: the pool pays its 1 M and 0.5 M of row 1's 3 M, then gets back half of the 0.5 M
+    assert got["pool"] == pytest.approx(1 * M + 0.5 * M * 0.5, abs=1e-6)
+    assert got["bank"] == pytest.approx(2.5 * M * 0.5, abs=1e-6)
+    assert out.gross_loss[0] == pytest.approx(M + 1.5 * M, abs=1e-6)
+    with pytest.raises(ValueError, match="defaults at most once"):
+        settle_given_defaults(plan, [0, 0], [4, 5], [0.0, 0.0])
