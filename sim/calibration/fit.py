@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from models.history import History
-from models.scenario import STAGES, Scenario, scenario_from_mapping
+from models.scenario import STAGES, DefaultModel, Scenario, scenario_from_mapping
 from models.scoring import pd_from_score
 from sim.calibration import correlation
 from sim.calibration.pd_model import PdFit, auc, calibration_table, fit_pd
@@ -195,14 +195,11 @@ def calibrate(history: History, source: Scenario | None = None, *, n_boot: int =
                       pd.DataFrame(), pd.DataFrame(), [], np.empty(0))
     span = f"{int(history.years.min())}-{int(history.years.max())}"
     fit = fit_pd(history)
-    model = (source.default if source is not None else None)
     if source is not None:
         book = build_portfolio(source)
-        targets, bounds = _targets(fit, book.score, book.stage, model)
-    else:
-        from models.scenario import DefaultModel  # the schema's defaults: floor and cap of the PD
-        model = DefaultModel()
-        targets, bounds = _targets(fit, history.score, history.stage, model)
+        targets, bounds = _targets(fit, book.score, book.stage, source.default)
+    else:  # over the history's own firm-years, with the schema's PD floor and cap
+        targets, bounds = _targets(fit, history.score, history.stage, DefaultModel())
     _pd_rows(history, fit, out, targets, bounds, span)
     out.by_band = calibration_table(history, fit.fitted, [0.0, 500.0, 600.0, 700.0, 1000.0])
     _rho_rows(history, fit, out, n_boot, seed, span)
