@@ -78,7 +78,7 @@ def _consistency(frame: pd.DataFrame, year: np.ndarray, defaulted: np.ndarray, r
     firm = text_column(frame, "firm_id")
     repeated = pd.DataFrame({"f": firm, "y": year}).duplicated(keep=False).to_numpy() & ~np.isnan(year)
     if repeated.any():
-        shown = firm[repeated] + " " + frame["year"][repeated]
+        shown = firm[repeated] + " " + frame["year"][repeated].astype(str)
         errors.append(bad_rows(source, "firm_id", line[repeated], shown,
                                "each (firm_id, year) must appear once"))
     years = np.unique(year[~np.isnan(year)])

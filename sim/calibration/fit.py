@@ -9,7 +9,8 @@ turned into targets over the loans the scenario will run -- the source
 scenario's book when merging, else the history's firm-years (where, by the
 GLM's score equations, the mean fitted PD of a stage is its observed default
 rate). Their intervals come from 2 000 draws of the parameters from their
-clustered covariance. Whatever cannot be estimated is said in `notes` and
+clustered covariance; the GLM's own intervals use Student's t with (years -
+1) degrees of freedom, few clusters making 1.96 too small. Whatever cannot be estimated is said in `notes` and
 kept from the source scenario.
 """
 
@@ -20,12 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as t_dist
 
 from models.history import History
 from models.scenario import STAGES, DefaultModel, Scenario, scenario_from_mapping
 from models.scoring import pd_from_score
 from sim.calibration import correlation
-from sim.calibration.pd_model import PdFit, auc, calibration_table, fit_pd
+from sim.calibration.pd_model import MIN_CLUSTERS, PdFit, auc, calibration_table, fit_pd
 from sim.calibration.recovery import RecoveryFit, fit_recoveries
 from sim.engine.plan import build_portfolio
 
@@ -71,10 +73,17 @@ def _targets(fit: PdFit, score: np.ndarray, stage: np.ndarray, model) -> tuple[n
     return value, np.vstack([low, high])
 
 
-def _pd_rows(history: History, fit: PdFit, out: Calibration, targets, bounds, span: str) -> None:
+def _pd_rows(history: History, fit: PdFit, out: Calibration, targets, bounds, span: str,
+             source: Scenario | None) -> None:
     n_default = int(history.defaulted.sum())
     data = f"{len(history):,} firm-years, {n_default:,} defaults, {span}"
-    z = 1.96
+    n_years = history.years.size
+    if n_years >= MIN_CLUSTERS:  # t with (clusters - 1) degrees of freedom: few years, wider intervals
+        z = float(t_dist.ppf(0.975, n_years - 1))
+    else:
+        z = 1.96
+        out.notes.append(f"score -> PD: {n_years} year(s) of history, too few to cluster the errors by year; "
+                         "the intervals treat firm-years as independent (too narrow)")
     out.estimates = pd.concat([out.estimates, pd.DataFrame([
         _row("default.score_slope", fit.slope, fit.slope - z * fit.slope_se, fit.slope + z * fit.slope_se,
              "logit GLM, SE clustered by year", data)])])
@@ -95,7 +104,18 @@ def _pd_rows(history: History, fit: PdFit, out: Calibration, targets, bounds, sp
         rows.append(_row(f"auc.{name}", a_, a_ - z * a_se, a_ + z * a_se, "Mann-Whitney, Hanley-McNeil SE",
                          data))
     out.estimates = pd.concat([out.estimates, pd.DataFrame(rows)])
-    out.keys["default.score_slope"] = fit.slope
+    if fit.slope >= 0:
+        out.keys["default.score_slope"] = fit.slope
+    else:
+        out.notes.append(f"score -> PD: the fitted slope {fit.slope:.4g} is negative (higher scores "
+                         "defaulted more); the model takes slopes >= 0, so the slope is kept from the source")
+    for k, name in enumerate(STAGES):
+        if k in fit.fitted_stages and math.isnan(targets[k]):
+            out.notes.append(f"stage {name}: fitted, but the book has no {name} loans to set its pd_annual "
+                             "over (kept from the source scenario)")
+    if source is not None and source.default.copula != "gaussian":
+        out.notes.append(f"the source scenario uses the {source.default.copula} copula; rho is fitted in the "
+                         "Gaussian one-factor model")
 
 
 def _rho_rows(history: History, fit: PdFit, out: Calibration, n_boot: int, seed: int, span: str) -> None:
@@ -131,12 +151,15 @@ def _rho_rows(history: History, fit: PdFit, out: Calibration, n_boot: int, seed:
                  f"{within.unit.size} sector-years, {span}")])])
         if found["Vasicek MLE"] + sector < 1:
             out.keys["default.rho_sector"] = sector
+        else:
+            out.notes.append(f"rho_sector {sector:.4g}: with rho_systematic it reaches 1; kept from the "
+                             "source")
 
 
 def _yearly(history: History, fit: PdFit, out: Calibration, counts, rho: float) -> None:
     """Each year's default rate against the 5-95 % band of the fitted one-factor model."""
     n_t, d_t = counts.n.sum(axis=1), counts.d.sum(axis=1)
-    p = np.array([fit.fitted[history.year == y].mean() for y in counts.unit])
+    p = np.array([np.nanmean(fit.fitted[history.year == y]) for y in counts.unit])
     g = correlation.ndtri(p)
     band = [correlation.ndtr((g - math.sqrt(rho) * correlation.ndtri(q)) / math.sqrt(1 - rho))
             for q in (0.95, 0.05)]
@@ -154,7 +177,13 @@ def _recovery_rows(history: History, out: Calibration, source: Scenario | None, 
                          "the source scenario)")
     products = list(source.products) if source is not None else []
     for fit in out.recoveries:
+        if fit.product == "":
+            out.notes.append("recovery: rows with a blank product are left out")
+            continue
         names = products if fit.product == "*" else [fit.product]
+        if not names:
+            out.notes.append("recovery: fitted for every product; set products.<name>.recovery_mean and "
+                             "recovery_sd from estimates.csv (or use --merge-into)")
         data = f"{fit.n} recoveries" + ("" if fit.product == "*" else f" of {fit.product}")
         label = "*" if fit.product == "*" else fit.product
         out.estimates = pd.concat([out.estimates, pd.DataFrame([
@@ -200,7 +229,7 @@ def calibrate(history: History, source: Scenario | None = None, *, n_boot: int =
         targets, bounds = _targets(fit, book.score, book.stage, source.default)
     else:  # over the history's own firm-years, with the schema's PD floor and cap
         targets, bounds = _targets(fit, history.score, history.stage, DefaultModel())
-    _pd_rows(history, fit, out, targets, bounds, span)
+    _pd_rows(history, fit, out, targets, bounds, span, source)
     out.by_band = calibration_table(history, fit.fitted, [0.0, 500.0, 600.0, 700.0, 1000.0])
     _rho_rows(history, fit, out, n_boot, seed, span)
     _recovery_rows(history, out, source, n_boot, seed)

@@ -26,6 +26,9 @@ from statsmodels.stats.proportion import proportion_confint
 from models.history import History
 from models.scenario import STAGES
 
+# Fewer years than this: the GLM's errors cannot be clustered by year.
+MIN_CLUSTERS = 3
+
 
 @dataclass(frozen=True)
 class PdFit:
@@ -62,7 +65,11 @@ def fit_pd(history: History) -> PdFit:
                         + [-(history.score[rows] - 500.0) / 100.0])
     y = history.defaulted[rows].astype(float)
     model = sm.GLM(y, x, family=sm.families.Binomial())
-    result = model.fit(cov_type="cluster", cov_kwds={"groups": history.year[rows]})
+    years = history.year[rows]
+    if np.unique(years).size >= MIN_CLUSTERS:
+        result = model.fit(cov_type="cluster", cov_kwds={"groups": years})
+    else:  # too few years to cluster on: plain errors (the caller notes it)
+        result = model.fit()
     offset, offset_se = np.full(len(STAGES), np.nan), np.full(len(STAGES), np.nan)
     offset[list(stages)] = result.params[:-1]
     offset_se[list(stages)] = result.bse[:-1]

