@@ -39,7 +39,8 @@ paths x_1..x_n (every estimator is the plain, unnormalised IS one):
 - paired differences of two runs on the same paths (common random numbers): a mean's,
   sd(w_b x_b - w_a x_a) / sqrt(n); an ES's, that of the two ES influence terms
   h = w (x - VaR)^+ / (1 - q) (each run's own VaR held fixed), sd(h_b - h_a) / sqrt(n).
-  Unpaired: sqrt(se_a^2 + se_b^2).
+  Unpaired: sqrt(se_a^2 + se_b^2); a quotient a / b of estimates taken as independent, to first
+  order sqrt((se_a / b)^2 + (a se_b / b^2)^2).
 
 A weight vector of ones is plain Monte Carlo: it is detected and gives the
 unweighted numbers to the bit. `verdict` checks a limit against an estimate
@@ -275,8 +276,16 @@ def paired_es_difference(x_a: np.ndarray, x_b: np.ndarray, q: float, w_a: np.nda
 
 
 def unpaired_difference(a: Estimate, b: Estimate) -> Estimate:
-    """b - a of two independent estimates, SE sqrt(se_a^2 + se_b^2)."""
-    return Estimate(b.value - a.value, math.hypot(a.se, b.se))
+    """b - a of two estimates taken as independent, SE sqrt(se_a^2 + se_b^2) (values may be arrays)."""
+    return Estimate(b.value - a.value, np.hypot(a.se, b.se))
+
+
+def quotient(a: Estimate, b: Estimate) -> Estimate:
+    """a / b of two estimates taken as independent, SE to first order
+    sqrt((se_a / b)^2 + (a / b * se_b / b)^2) (values may be arrays; NaN where b is 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.divide(a.value, b.value)
+        return Estimate(q, np.hypot(np.divide(a.se, b.value), q * np.divide(b.se, b.value)))
 
 
 class Selection(NamedTuple):

@@ -110,7 +110,9 @@ def _economic(bank_loss: np.ndarray, weight: np.ndarray, cap: Capital) -> estima
     t = estimators.tail_table(bank_loss, np.array([cap.level]), weight)[:, 0]
     risk, risk_se = (t[2], t[3]) if cap.measure == "es" else (t[0], t[1])
     el, el_se = estimators.mean(bank_loss, weight)
-    return estimators.Estimate(float(risk - el), float(np.hypot(risk_se, el_se)))
+    ec = estimators.unpaired_difference(estimators.Estimate(float(el), float(el_se)),
+                                        estimators.Estimate(float(risk), float(risk_se)))
+    return estimators.Estimate(float(ec.value), float(ec.se))
 
 
 def _first_year(scenario: Scenario) -> Scenario:
@@ -136,11 +138,11 @@ def _group_variables(data: dict, by: str, index: np.ndarray, parts: xr.Dataset, 
     risk_se = parts[f"contribution_{kind}_{by}_se"].sel(loss_of="bank").isel(quantile=0)
     el = parts[f"contribution_mean_{by}"].sel(loss_of="bank")
     el_se = parts[f"contribution_mean_{by}_se"].sel(loss_of="bank")
-    ec, ec_se = (risk - el).values, np.hypot(risk_se, el_se).values
+    ec, ec_se = estimators.unpaired_difference(estimators.Estimate(el.values, el_se.values),
+                                               estimators.Estimate(risk.values, risk_se.values))
     income = _by_group(margin, index, n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        raroc = (income - el.values) / ec
-        raroc_se = np.hypot(el_se.values / ec, raroc * ec_se / ec)
+    raroc, raroc_se = estimators.quotient(estimators.Estimate(income - el.values, el_se.values),
+                                          estimators.Estimate(ec, ec_se))
     data[f"expected_loss_{by}"], data[f"expected_loss_{by}_se"] = (dims, el.values), (dims, el_se.values)
     data[f"economic_capital_{by}"], data[f"economic_capital_{by}_se"] = (dims, ec), (dims, ec_se)
     data[f"net_interest_{by}"] = (dims, income)

@@ -116,3 +116,14 @@ def test_effective_paths():
     w = np.r_[np.ones(99), 100.0]  # one path carries half the weight
     assert estimators.effective_paths(w) == pytest.approx(199.0**2 / (99 + 1e4))
     assert estimators.effective_paths(np.zeros(3)) == 0.0
+
+
+def test_the_quotient_of_independent_estimates_has_the_first_order_error_of_simulated_draws():
+    rng = np.random.default_rng(3)
+    a, b = estimators.Estimate(5.0, 0.2), estimators.Estimate(40.0, 1.5)
+    q = estimators.quotient(a, b)
+    draws = rng.normal(a.value, a.se, 200_000) / rng.normal(b.value, b.se, 200_000)
+    assert float(q.value) == 5.0 / 40.0
+    assert float(q.se) == pytest.approx(draws.std(), rel=0.02)
+    d = estimators.unpaired_difference(a, b)
+    assert float(d.value) == 35.0 and float(d.se) == pytest.approx(np.hypot(0.2, 1.5), rel=1e-12)
