@@ -12,7 +12,10 @@ loans it admitted under its leverage limit; the pool only with
 `capital.pool_cover = "guarantee"`): by substitution,
     IRB:  K_i = (1 - g_i) K(PD_i) + sum_q s_q,i K(PD_q),   g_i = sum_q s_q,i,
     SA:   capital_i = 8 % EAD_i ((1 - g_i) RW + sum_q s_q,i RW_q),
-without the scheme g_i = 0. The relief is the difference.
+without the scheme g_i = 0; a loan whose cover would raise its requirement
+(a payer weighted above the borrower) keeps the requirement without it, as
+a bank may decline to recognise such cover (CRE22, CRE32.22). The relief is
+the difference.
 
 Economic, from the simulated loss the bank keeps (its share, what payers
 could not pay, the unguaranteed loans): EC = ES_level (or VaR_level) - EL
@@ -94,11 +97,15 @@ def regulatory(spec: RunSpec, portfolio: Portfolio, cap: Capital) -> dict[str, n
     g = cover.sum(axis=1)
     ead = portfolio.amount
     rw = _party_settings(cap, "protection_risk_weight")
+    irb, sa = k_borrower * ead, basel.standardised_capital(ead, cap.risk_weight)
+    # a bank need not recognise cover that would raise its requirement (CRE22, CRE32.22): it doesn't
+    irb_scheme = np.minimum(((1.0 - g) * k_borrower + (cover * k_payer).sum(axis=1)) * ead, irb)
+    sa_scheme = np.minimum(basel.CAPITAL_RATIO * ead * ((1.0 - g) * cap.risk_weight + cover @ rw), sa)
     return {
-        "irb": k_borrower * ead,
-        "irb_scheme": ((1.0 - g) * k_borrower + (cover * k_payer).sum(axis=1)) * ead,
-        "sa": basel.standardised_capital(ead, cap.risk_weight),
-        "sa_scheme": basel.CAPITAL_RATIO * ead * ((1.0 - g) * cap.risk_weight + cover @ rw),
+        "irb": irb,
+        "irb_scheme": irb_scheme,
+        "sa": sa,
+        "sa_scheme": sa_scheme,
         "k": k_borrower,
         "pd": pd_annual,
         "lgd_expected": 1.0 - plan.recovery_mean[order],  # per yuan defaulted, as the engine expects
