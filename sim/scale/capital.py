@@ -34,7 +34,7 @@ amount-weighted mean of PD_i (1 - expected recovery_i) + admin cost +
 cost of capital x K_i, K_i the IRB capital the cover needs.
 
 SEs: EC as sqrt(se_ES^2 + se_EL^2) (ES and EL rise together, so this errs
-high: by ~3 % at 99 %, ~6 % at 99.9 % on the bank's book); RAROC R to first
+high); RAROC R to first
 order, sqrt((se_EL / EC)^2 + (R se_EC / EC)^2), their covariance left out.
 """
 
