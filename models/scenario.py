@@ -514,20 +514,27 @@ def key_path(key: str) -> list[str] | None:
     return path if node == 0 and path else None
 
 
+def set_key(data: dict[str, Any], path: Sequence[str], value: Any) -> None:
+    """Set the key at `path` (its parts) of a nested mapping to `value`, creating the tables on the
+    way; TypeError naming the part that holds a value rather than a table."""
+    node = data
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise TypeError(part)
+        node = child
+    node[path[-1]] = value
+
+
 def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Return a copy of the raw scenario mapping with ``KEY=VALUE`` overrides set."""
     data = _deep_copy(raw)
     for text in overrides:
         path, value = parse_override(text)
-        node = data
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ScenarioError(
-                    f"override {text!r}: {part!r} is a value, not a table"
-                )
-            node = child
-        node[path[-1]] = value
+        try:
+            set_key(data, path, value)
+        except TypeError as exc:
+            raise ScenarioError(f"override {text!r}: {exc.args[0]!r} is a value, not a table") from None
     return data
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.stats import t as t_dist
 
 from models.history import History
-from models.scenario import STAGES, DefaultModel, Scenario, scenario_from_mapping
+from models.scenario import STAGES, DefaultModel, Scenario, scenario_from_mapping, set_key
 from models.scoring import pd_from_score
 from sim.calibration import correlation
 from sim.calibration.pd_model import MIN_CLUSTERS, PdFit, auc, calibration_table, fit_pd
@@ -127,13 +127,13 @@ def _rho_rows(history: History, fit: PdFit, out: Calibration, n_boot: int, seed:
         return
     counts = correlation.year_counts(history.year[rows], fit.fitted[rows], history.defaulted[rows])
     data = f"{years.size} yearly default rates, {span} (short series bias rho down)"
-    found = {}
+    found, boots = {}, {}
     for method, estimator in (("Vasicek MLE", correlation.rho_mle),
                               ("method of moments", correlation.rho_moments)):
         value = estimator(counts)
         boot = correlation.bootstrap(counts, estimator, n_boot, seed)
         low, high = np.nanquantile(boot, [0.025, 0.975])
-        found[method] = value
+        found[method], boots[method] = value, boot
         out.estimates = pd.concat([out.estimates, pd.DataFrame([
             _row("default.rho_systematic", value, low, high, f"{method}, bootstrap over years", data)])])
     out.keys["default.rho_systematic"] = found["Vasicek MLE"]
@@ -143,9 +143,8 @@ def _rho_rows(history: History, fit: PdFit, out: Calibration, n_boot: int, seed:
                                          group=history.sector[rows])
         rho_w = correlation.rho_mle(within)
         sector = max(rho_w - found["Vasicek MLE"], 0.0)
-        boot = correlation.bootstrap(within, correlation.rho_mle, n_boot, seed)
-        boot_sys = correlation.bootstrap(counts, correlation.rho_mle, n_boot, seed)  # the same years drawn
-        low, high = np.nanquantile(np.maximum(boot - boot_sys, 0.0), [0.025, 0.975])
+        boot = correlation.bootstrap(within, correlation.rho_mle, n_boot, seed)  # the MLE's years drawn
+        low, high = np.nanquantile(np.maximum(boot - boots["Vasicek MLE"], 0.0), [0.025, 0.975])
         out.estimates = pd.concat([out.estimates, pd.DataFrame([
             _row("default.rho_sector", sector, low, high, "within-sector Vasicek MLE less rho_systematic",
                  f"{within.unit.size} sector-years, {span}")])])
@@ -209,11 +208,7 @@ def merged_scenario(source: Scenario, keys: dict[str, float]) -> Scenario:
     """The source scenario with the fitted keys set (validated again)."""
     raw = source.model_dump(mode="python")
     for dotted, value in keys.items():
-        node = raw
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
+        set_key(raw, dotted.split("."), value)
     return scenario_from_mapping(raw, source=f"{source.source} (calibrated)")
 
 

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import tomli_w
 
-from models.scenario import to_toml
+from models.scenario import set_key, to_toml
 from sim.calibration.fit import Calibration
 
 
 def _nested(keys: dict[str, float]) -> dict:
     out: dict = {}
     for dotted, value in keys.items():
-        node = out
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
+        set_key(out, dotted.split("."), value)
     return out
 
 

@@ -44,16 +44,20 @@ def format_contributions(ds: xr.Dataset, q: float | None = None, top: int = TOP)
     return "\n".join(lines).rstrip()
 
 
+def _grouped_frame(ds: xr.Dataset, by: str, names: list[str]) -> pd.DataFrame:
+    """Variables `names` over dim `by` as tidy rows: a `grouping` column (`by`), a `group` column, and
+    the variables without their `_<by>` suffix (so groupings stack into one table)."""
+    frame = ds[names].to_dataframe().reset_index().rename(columns={by: "group"})
+    frame.columns = [c.replace(f"_{by}", "") for c in frame.columns]
+    frame.insert(0, "grouping", by)
+    return frame
+
+
 def contributions_csv(ds: xr.Dataset, path) -> None:
     """Every contribution held: a row per grouping, group, loss, level (yuan)."""
-    frames = []
-    for by in ds.riskpool.groupings():
-        names = [f"contribution_{k}_{by}{s}" for k in ("es", "var") for s in ("", "_se")]
-        frame = ds[names].to_dataframe().reset_index().rename(columns={by: "group"})
-        frame.columns = [c.replace(f"_{by}", "") for c in frame.columns]
-        frame.insert(0, "grouping", by)
-        frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat([_grouped_frame(ds, by, [f"contribution_{k}_{by}{s}" for k in ("es", "var")
+                                               for s in ("", "_se")])
+                       for by in ds.riskpool.groupings()], ignore_index=True)
     total = table.groupby(["grouping", "loss_of", "quantile"])["contribution_es"].transform("sum")
     table["es_share"] = (table["contribution_es"] / total).where(total > 0, 0.0)
     table.to_csv(path, index=False, float_format="%.10g")
@@ -101,13 +105,8 @@ def format_capital(ds: xr.Dataset) -> str:
 
 def capital_csv(ds: xr.Dataset, path) -> None:
     """Capital by segment and product, then the totals: a row per group (yuan, fractions)."""
-    frames = []
-    for by in ("segment", "product"):
-        names = [v for v in ds.data_vars if ds[v].dims == (by,)]
-        frame = ds[names].to_dataframe().reset_index().rename(columns={by: "group"})
-        frame.columns = [c.replace(f"_{by}", "") for c in frame.columns]
-        frame.insert(0, "grouping", by)
-        frames.append(frame)
+    frames = [_grouped_frame(ds, by, [v for v in ds.data_vars if ds[v].dims == (by,)])
+              for by in ("segment", "product")]
     totals = {v: float(ds[v]) for v in ds.data_vars if ds[v].ndim == 0}
     frames.append(pd.DataFrame([{"grouping": "total", "group": "book", **totals}]))
     pd.concat(frames, ignore_index=True).to_csv(path, index=False, float_format="%.10g")

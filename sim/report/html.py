@@ -92,11 +92,15 @@ def _figures_table(ds: xr.Dataset, w, lang: str) -> str:
     return "<table>" + "".join(f"<tr><td>{a}</td><td>{b}</td></tr>" for a, b in rows) + "</table>"
 
 
-def _sweep_table(ds: xr.Dataset) -> str:
-    head, rows = sweep_rows(ds)
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    """A head row and text rows as an HTML table (escaped)."""
     cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{cells}</tr>{body}</table><p class='note'>± 1 standard error</p>"
+    return f"<table><tr>{cells}</tr>{body}</table>"
+
+
+def _sweep_table(ds: xr.Dataset) -> str:
+    return _html_table(*sweep_rows(ds)) + "<p class='note'>± 1 standard error</p>"
 
 
 def _frontier_table(fr: xr.Dataset) -> str:
@@ -129,9 +133,7 @@ def write_compare_report(cmp: xr.Dataset, runs: list[xr.Dataset], folder: Path) 
     """compare.csv, the overlaid loss curves and report.html of a comparison of runs."""
     names = list(map(str, cmp.run.values))
     compare_csv(cmp, folder / "compare.csv")
-    head, rows = compare_rows(cmp)
-    table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows) + "</table>"
+    table = _html_table(*compare_rows(cmp))
     notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in cmp.attrs.get("notes", "").splitlines())
     body = ["<h1>riskpool: runs compared</h1>",
             f"<p class='note'>{html.escape(', '.join(names))} · money in 万元 (10 000 yuan), ± 1 standard "

@@ -157,7 +157,8 @@ def tail_table(x: np.ndarray, quantiles: np.ndarray, weights: np.ndarray | None 
     """(4, n_quantiles): VaR, VaR SE, ES, ES SE of sample `x` at each level."""
     x = np.asarray(x)
     if _weights(weights, x.size) is None:
-        return np.array([_plain_tail(np.sort(x), q) for q in quantiles]).T
+        s = np.sort(x)  # once for every level
+        return np.array([_plain_tail(s, q) for q in quantiles]).T
     order = np.argsort(x, kind="stable")
     s, w = x[order], np.asarray(weights, dtype=float)[order]
     return np.array([tail(s, q, w) for q in quantiles]).T

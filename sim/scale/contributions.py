@@ -88,7 +88,8 @@ def risk_contributions(spec: RunSpec, out: PathOutputs, portfolio: Portfolio, by
     if means and not (out.weight == 1.0).all():
         raise ValueError("group means by contributions need plain Monte Carlo (their SE formula takes "
                          "coefficients adding up to 1)")
-    lane_scratch = lanes_for(threads) * plan_rows.size * 8 * (len(TARGETS) + 16)  # a lane's settling arrays
+    lanes = lanes_for(threads)
+    lane_scratch = lanes * plan_rows.size * 8 * (len(TARGETS) + 16)  # each lane's settling arrays
     check_fits(sums_bytes(len(TARGETS), n_sel, int(first[-1]), plan_rows.size)
                + 80 * DEFAULTS_PER_BATCH + lane_scratch, spec.memory_bytes or np.iinfo(np.int64).max,
                f"risk contributions by {', '.join(by)}")
@@ -104,7 +105,6 @@ def risk_contributions(spec: RunSpec, out: PathOutputs, portfolio: Portfolio, by
     paths = np.flatnonzero(keep)
     sums = new_sums(len(TARGETS), n_sel, int(first[-1]))
     tell = progress(paths.size) if progress is not None else None
-    lanes = lanes_for(threads)
     for lo, hi in _batches(paths, out.n_defaults):
         batch = paths[lo:hi]
         offsets, loans, losses = default_losses(spec.plan, spec.key, batch, out.n_defaults[batch], lanes)
