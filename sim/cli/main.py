@@ -15,6 +15,7 @@ import sys
 
 import click
 
+from sim.cli.app import app
 from sim.cli.calibrate import calibrate
 from sim.cli.capital import capital
 from sim.cli.common import Progress
@@ -38,11 +39,12 @@ def cli(debug: bool) -> None:
       riskpool validate scenarios/shijiazhuang_score_loan.toml
       riskpool run scenarios/shijiazhuang_score_loan.toml --paths 20000
       riskpool size scenarios/shijiazhuang_score_loan.toml --target 0.01
+      riskpool app
     Scenario keys are documented in scenarios/README.md.
     """
 
 
-for command in (validate, run, sweep, size, optimize, capital, compare, calibrate, report, portfolio):
+for command in (validate, run, sweep, size, optimize, capital, compare, calibrate, report, portfolio, app):
     cli.add_command(command)
 
 
