@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run lint test bench bench-record clean
+.PHONY: install run app lint test bench bench-record clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/riskpool run scenarios/shijiazhuang_score_loan.toml
+
+# The page for policy designers at http://localhost:8765 (Ctrl-C stops it).
+app: $(STAMP)
+	$(BIN)/riskpool app
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
