@@ -39,6 +39,7 @@ Score = Annotated[float, Field(ge=0, le=1000)]
 Months = Annotated[int, Field(ge=0, le=600)]
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]  # what a result file's int64 seed attribute holds
 INF = math.inf
+MAX_PATHS = 100_000_000  # the most Monte Carlo paths a run may ask for (memory is bounded at any count)
 
 
 class ScenarioError(ValueError):
@@ -288,7 +289,7 @@ class Simulation(_Model):
 
     horizon_months: Annotated[int, Field(ge=1, le=600)] = 60
     period_months: Annotated[int, Field(ge=1, le=120)] = 3
-    n_paths: Annotated[int, Field(ge=1, le=100_000_000)] = 100_000
+    n_paths: Annotated[int, Field(ge=1, le=MAX_PATHS)] = 100_000
     seed: Seed = 20240101
     block_size: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
     method: Literal["sparse", "dense"] = "sparse"
@@ -296,8 +297,8 @@ class Simulation(_Model):
         0.5, 0.9, 0.95, 0.99, 0.999,
     ]
     tail: str = "off"  # the far-tail event to importance-sample (grammar: models.tail)
-    # the most memory a run's per-path results may take, GiB; unset: half of this machine's memory
-    memory_gib: Annotated[float, Field(gt=0, le=1e6)] | None = None
+    # the most memory a run's per-path results may take, GiB: past it the run streams its paths
+    memory_gib: Annotated[float, Field(gt=0, le=1e6)] = 2.0
 
     @field_validator("tail")
     @classmethod

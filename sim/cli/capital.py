@@ -38,7 +38,7 @@ def capital(scenario: str, paths: int | None, seed: int | None, threads: int | N
     target = results_folder(sc, out, "-capital")
     try:
         ds = bank_capital(sc, n_paths=paths, seed=seed, threads=threads, scheduler=dask_scheduler(scheduler),
-                          progress=second_pass_progress(quiet, progress_mode, announce=False))
+                          progress=second_pass_progress(quiet, progress_mode, note=None))
     except (PortfolioError, ScenarioError) as exc:
         fail(str(exc))
     try:

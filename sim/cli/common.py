@@ -17,7 +17,7 @@ from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
 from models.portfolio import GROUPINGS
-from models.scenario import Scenario, ScenarioError, load_scenario, to_toml
+from models.scenario import MAX_PATHS, Scenario, ScenarioError, load_scenario, to_toml
 from models.tail import parse_tail
 from sim.report.html import write_report
 from sim.report.language import LANGUAGES
@@ -86,7 +86,17 @@ def fail(message: str) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
+def _memory_option(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    """--memory-gib: checked here, applied as the override simulation.memory_gib (`load_or_fail`)."""
+    if value is not None:
+        ctx.meta["memory_gib"] = finite_number(0.0, 1e6, open_low=True)(ctx, param, value)
+
+
 def load_or_fail(path: str, overrides: tuple[str, ...]) -> Scenario:
+    ctx = click.get_current_context(silent=True)
+    memory = None if ctx is None else ctx.meta.get("memory_gib")
+    if memory is not None:  # the option wins over --set
+        overrides = (*overrides, f"simulation.memory_gib={memory!r}")
     try:
         return load_scenario(path, overrides)
     except ScenarioError as exc:
@@ -159,12 +169,17 @@ lang_option = click.option("--lang", type=click.Choice(LANGUAGES), default="en",
                            help="Language of the table and report.html: en or zh (中文).")
 
 
-def second_pass_progress(quiet: bool, mode: str, announce: bool = True):
-    """What a run's risk contributions (or a command's several passes) report to: a bar per pass,
-    the contributions' announced by a note."""
+CONTRIBUTIONS_NOTE = "risk contributions: drawing {total:,} tail paths again"
+STREAMING_NOTE = ("over the memory budget: the paths streamed; simulating {total:,} paths again for the "
+                  "order statistics (VaR, ES, quantiles)")
+
+
+def second_pass_progress(quiet: bool, mode: str, note: str | None = CONTRIBUTIONS_NOTE):
+    """What a run's further passes report to (its risk contributions, a streamed run's order
+    statistics, a command's several passes): a bar per pass, announced by `note` if given."""
     def start(total: int) -> Progress:
-        if announce and not quiet and mode != "off":
-            click.echo(f"risk contributions: drawing {total:,} tail paths again", err=True)
+        if note and not quiet and mode != "off":
+            click.echo(note.format(total=total), err=True)
         return Progress(total, quiet, mode)
     return start
 
@@ -183,11 +198,15 @@ def groupings_option(ctx: click.Context, param: click.Parameter, value: str | No
 
 def common_run_options(f):
     for option in reversed([
-        click.option("--paths", type=click.IntRange(min=1),
+        click.option("--paths", type=click.IntRange(min=1, max=MAX_PATHS),
                      help="Monte Carlo paths (default: the scenario's)."),
         click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED),
                      help="Random seed (default: the scenario's)."),
         click.option("--threads", type=click.IntRange(min=1), help="Threads (results do not depend on it)."),
+        click.option("--memory-gib", type=float, expose_value=False,
+                     callback=_memory_option, metavar="GIB",
+                     help="Memory a run's per-path results may take (simulation.memory_gib, default 2): "
+                          "past it the paths stream and are simulated once more; same results."),
         click.option("--out", type=click.Path(file_okay=False),
                      help="Results folder (default results/<scenario>-<time>); must not exist."),
         click.option("--quiet", is_flag=True, help="No progress bar and no table."),

@@ -11,6 +11,7 @@ import pandas as pd
 from models.portfolio import PortfolioError, segment_index
 from models.scenario import ScenarioError
 from sim.cli.common import (
+    STREAMING_NOTE,
     Progress,
     common_run_options,
     dask_scheduler,
@@ -97,7 +98,8 @@ def run(scenario: str, engine: str, reviewers: int | None, review_days: float, a
             ds = run_engine(sc, n_paths=n_paths, seed=seed, threads=threads,
                             scheduler=dask_scheduler(scheduler), progress=progress,
                             contributions=contributions,
-                            contributions_progress=second_pass_progress(quiet, progress_mode))
+                            contributions_progress=second_pass_progress(quiet, progress_mode),
+                            redraw_progress=second_pass_progress(quiet, progress_mode, STREAMING_NOTE))
         else:
             ds = run_twin(sc, n_paths=n_paths, seed=seed, reviewers=reviewers, review_days=review_days,
                           approval_days=approval_days, progress=progress)

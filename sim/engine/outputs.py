@@ -3,7 +3,6 @@ kernels and summarised afterwards in path order."""
 
 from __future__ import annotations
 
-import os
 from collections import namedtuple
 
 import numpy as np
@@ -61,14 +60,22 @@ def output_bytes(n_periods: int, n_paths: int) -> int:
     return sum(a.nbytes for a in allocate_outputs(1, n_periods)) * n_paths
 
 
-def machine_memory() -> int:
-    """This machine's physical memory, bytes."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+def memory_budget(memory_gib: float) -> int:
+    """The bytes a run's per-path results may take: `memory_gib` GiB."""
+    return int(memory_gib * 2**30)
 
 
-def memory_budget(memory_gib: float | None) -> int:
-    """The bytes per-path results may take: `memory_gib` GiB, or half of this machine's memory."""
-    return int(memory_gib * 2**30) if memory_gib is not None else machine_memory() // 2
+# Paths a streamed run simulates at a time (`sim.risk.summary.CHUNK`), and what its reductions hold
+# besides: per variable column and bin six sums (sim.risk.summary, 4 096 cut points), with the
+# scratch of one chunk's bin sums.
+STREAM_CHUNK = 16_384
+_BIN_BYTES = 2 * (2 * 4_096 + 1) * 6 * 8
+
+
+def streaming_bytes(n_periods: int) -> int:
+    """Memory a streamed run needs whatever its path count, besides the values it keeps."""
+    columns = 4 + len(PARTIES) + n_periods  # the ranked variables' columns (sim.results.reduction)
+    return 2 * output_bytes(n_periods, STREAM_CHUNK) + columns * _BIN_BYTES
 
 
 class MemoryBudgetError(ScenarioError):
@@ -83,6 +90,6 @@ def check_fits(n_bytes: int, budget: int, what: str) -> None:
     """Refuse, before anything is allocated, a request of `n_bytes` over `budget`."""
     if n_bytes > budget:
         raise MemoryBudgetError(
-            f"{what} needs {_size(n_bytes)} of per-path results, over the memory budget of "
-            f"{_size(budget)} (simulation.memory_gib; default half of this machine's "
-            f"{_size(machine_memory())}): use fewer paths, or raise the budget where the memory is there")
+            f"{what} needs {_size(n_bytes)}, over the memory budget of {_size(budget)} "
+            f"(simulation.memory_gib, --memory-gib; default 2 GiB): use fewer paths, or raise the budget "
+            "where the memory is there")

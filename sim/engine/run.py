@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from models.portfolio import Portfolio
-from models.scenario import Scenario
+from models.scenario import MAX_PATHS, Scenario, ScenarioError
 from models.tail import TailEvent, parse_tail
 from sim.engine.importance import TailShift, choose_shift, tilted
 from sim.engine.lanes import lanes_for, loss_block, simulate_block
@@ -27,6 +27,7 @@ from sim.engine.outputs import (
     memory_budget,
     output_bytes,
     slice_outputs,
+    streaming_bytes,
 )
 from sim.engine.plan import Plan, build_portfolio, compile_plan
 from sim.engine.sampling import draw_plan, fill_exposures
@@ -74,16 +75,29 @@ class RunSpec:
         method = sim.method if method is None else method
         if method not in METHODS:
             raise ValueError(f"method must be 'sparse' or 'dense' (got {method!r})")
+        if n_paths > MAX_PATHS:
+            raise ScenarioError(f"{scenario.source}: {n_paths:,} paths: at most {MAX_PATHS:,} "
+                                "(simulation.n_paths, --paths)")
         budget = memory_budget(sim.memory_gib)
-        n_bytes = 8 * n_paths if loss_only else output_bytes(sim.horizon_months // sim.period_months, n_paths)
-        check_fits(n_bytes, budget, f"{scenario.source}: {n_paths:,} paths")
+        n_periods = sim.horizon_months // sim.period_months
+        if loss_only:
+            check_fits(8 * n_paths, budget, f"{scenario.source}: {n_paths:,} loss-only paths")
+        else:  # past the budget the paths stream, simulated once more for the order statistics
+            check_fits(min(output_bytes(n_periods, n_paths), streaming_bytes(n_periods)), budget,
+                       f"{scenario.source}: {n_paths:,} paths")
         portfolio = build_portfolio(scenario) if portfolio is None else portfolio
         plan = compile_plan(scenario, portfolio, method)
         tail = parse_tail(sim.tail) if importance and not loss_only else None
-        if tail is None:
-            return cls(plan, n_paths, seed, block_size, method, memory_bytes=budget)
-        sampling = choose_shift(plan, tail, seed, tail_target)
-        return cls(tilted(plan, sampling), n_paths, seed, block_size, method, tail, sampling, budget)
+        sampling = None if tail is None else choose_shift(plan, tail, seed, tail_target)
+        return cls(plan if sampling is None else tilted(plan, sampling), n_paths, seed, block_size, method,
+                   tail, sampling, budget)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the per-path results exceed the memory budget: the run then streams its paths
+        (`sim.scale.runs`), simulating them again for each pass that keeps order statistics."""
+        budget = self.memory_bytes
+        return budget is not None and output_bytes(self.n_periods, self.n_paths) > budget
 
     @property
     def key(self) -> np.uint64:

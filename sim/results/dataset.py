@@ -20,6 +20,7 @@ import xarray as xr
 from models.scenario import PARTIES, Scenario, scenario_sha256
 from sim.engine.outputs import PathOutputs
 from sim.engine.plan import BANK, GUARANTOR, Plan
+from sim.results.reduction import RunReduction, reduce_outputs
 from sim.results.units import label
 from sim.risk import estimators
 
@@ -33,7 +34,7 @@ def riskpool_version() -> str:
 
 def add_mean(data: dict, name: str, x: np.ndarray, dims: tuple[str, ...] = (),
              weights: np.ndarray | None = None) -> None:
-    """Put `<name>_mean` and `<name>_se` (over axis 0) into a Dataset's variables."""
+    """Put `<name>_mean` and `<name>_se` (over axis 0 of per-path values) into a Dataset's variables."""
     m, se = estimators.mean(x, weights)
     data[f"{name}_mean"] = (dims, m)
     data[f"{name}_se"] = (dims, se)
@@ -45,10 +46,17 @@ def add_probability(data: dict, name: str, flags: np.ndarray, weights: np.ndarra
     data[name], data[f"{name}_se"] = ((), p), ((), se)
 
 
-def add_tail(data: dict, name: str, x: np.ndarray, quantiles: np.ndarray,
-             weights: np.ndarray | None = None) -> None:
+def _add_mean(data: dict, red: RunReduction, name: str, dims: tuple[str, ...] = ()) -> None:
+    """Put `<name>_mean` and `<name>_se` of a reduced run into a Dataset's variables."""
+    m, se = red.mean(name)
+    shape = m.shape if dims else ()
+    data[f"{name}_mean"] = (dims, m.reshape(shape))
+    data[f"{name}_se"] = (dims, se.reshape(shape))
+
+
+def _add_tail(data: dict, red: RunReduction, name: str) -> None:
     """Put `<name>_quantile`, `<name>_es` and their SEs (dim `quantile`) into a Dataset's variables."""
-    t = estimators.tail_table(x, quantiles, weights)
+    t = red.tail_table(name)
     for row, suffix in enumerate(("quantile", "quantile_se", "es", "es_se")):
         data[f"{name}_{suffix}"] = (("quantile",), t[row])
 
@@ -64,46 +72,37 @@ def pool_grid(plan: Plan) -> np.ndarray:
     return POOL_GRID_FRACTIONS * float(plan.amount.sum())
 
 
-def _add_losses(data: dict, out: PathOutputs, quantiles: np.ndarray, levels: np.ndarray,
-                w: np.ndarray) -> None:
+def _add_losses(data: dict, red: RunReduction, n_quantiles: int) -> None:
     """Gross and party losses: means, tails and the loss curves."""
-    add_mean(data, "gross_loss", out.gross_loss, weights=w)
-    add_tail(data, "gross_loss", out.gross_loss, quantiles, w)
-    originated = np.maximum(out.n_originated, 1.0)
-    add_mean(data, "default_rate", out.n_defaults / originated, weights=w)
-    add_mean(data, "default_rate_by_amount", out.defaulted_amount / np.maximum(out.credit, 1.0), weights=w)
+    _add_mean(data, red, "gross_loss")
+    _add_tail(data, red, "gross_loss")
+    _add_mean(data, red, "default_rate")
+    _add_mean(data, red, "default_rate_by_amount")
     # the share of defaulted yuan recovered, as realised (downturn recoveries included)
-    recovered = estimators.ratio(out.defaulted_amount - out.gross_loss, out.defaulted_amount, w)
+    recovered = red.ratio("recovery_rate")
     data["recovery_rate"], data["recovery_rate_se"] = ((), recovered.value), ((), recovered.se)
-    add_mean(data, "defaults_by_period", out.period_defaults.astype(float), ("period",), w)
-
-    add_mean(data, "loss", out.party_loss, ("party",), w)
-    party_tail = np.stack([estimators.tail_table(out.party_loss[:, j], quantiles, w)
-                           for j in range(len(PARTIES))])
+    _add_mean(data, red, "defaults_by_period", ("period",))
+    _add_mean(data, red, "loss", ("party",))
+    party_tail = np.stack([red.tail_table("loss", j) for j in range(len(PARTIES))])
     for row, suffix in enumerate(("quantile", "quantile_se", "es", "es_se")):
         data[f"loss_{suffix}"] = (("party", "quantile"), party_tail[:, row, :])
-    curve_x = np.column_stack([out.party_loss, out.gross_loss])
-    curves = estimators.quantiles(curve_x, levels, w).T
-    data["loss_curve"] = (("party", "level"), curves[:-1])
-    data["gross_loss_curve"] = (("level",), curves[-1])
+    data["loss_curve"] = (("party", "level"), red.quantiles("loss").T)
+    data["gross_loss_curve"] = (("level",), red.quantiles("gross_loss")[:, 0])
 
 
-def _add_pool(data: dict, out: PathOutputs, quantiles: np.ndarray, grid: np.ndarray, w: np.ndarray) -> None:
+def _add_pool(data: dict, red: RunReduction, n_quantiles: int) -> None:
     """The pool: exhaustion, balances and the sizing curve (P(R > x) on the grid, quantiles of R)."""
-    add_probability(data, "pool_exhaustion_prob", out.exhausted, w)
-    add_mean(data, "pool_balance", out.pool_balance, ("period",), w)
-    data["pool_balance_quantile"] = (
-        ("period", "quantile"),
-        estimators.quantiles(out.pool_balance, quantiles, w).T,
-    )
-    data["pool_balance_low"] = (  # the bad side of the pool: balance at the (1 - q) quantile
-        ("period", "quantile"),
-        estimators.quantiles(out.pool_balance, 1.0 - quantiles, w).T,
-    )
-    curve = np.array([estimators.probability(out.required_pool > x, w) for x in grid])
+    dry, stop, *by_size = red.probabilities()
+    data["pool_exhaustion_prob"], data["pool_exhaustion_prob_se"] = ((), dry.value), ((), dry.se)
+    data["stop_rule_prob"], data["stop_rule_prob_se"] = ((), stop.value), ((), stop.se)
+    _add_mean(data, red, "pool_balance", ("period",))
+    bands = red.quantiles("pool_balance")  # the levels q, then 1 - q (the bad side of the pool)
+    data["pool_balance_quantile"] = (("period", "quantile"), bands[:n_quantiles].T)
+    data["pool_balance_low"] = (("period", "quantile"), bands[n_quantiles:].T)
+    curve = np.array(by_size, dtype=float).reshape(-1, 2)
     data["pool_dry_by_size"] = (("pool_grid",), curve[:, 0])
     data["pool_dry_by_size_se"] = (("pool_grid",), curve[:, 1])
-    add_tail(data, "required_pool", out.required_pool, quantiles, w)
+    _add_tail(data, red, "required_pool")
 
 
 # Runs of at most this many paths keep their per-path headline values in results.nc (~100 bytes a
@@ -149,7 +148,7 @@ def add_contributions(by: list[str] | tuple[str, ...], labels: list[tuple[str, .
     return label(xr.Dataset(data, coords=coords, attrs=attrs))
 
 
-def _add_scheme(data: dict, out: PathOutputs, plan: Plan, w: np.ndarray) -> None:
+def _add_scheme(data: dict, red: RunReduction, plan: Plan) -> None:
     """The leverage chain (public money committed, the cover it writes on the book) and the fiscal
     cost per yuan of credit supplied (a ratio of means, with its SE)."""
     capital = float(plan.guarantor_capital)
@@ -158,44 +157,49 @@ def _add_scheme(data: dict, out: PathOutputs, plan: Plan, w: np.ndarray) -> None
     shares[~plan.guaranteed, GUARANTOR] = 0.0  # the bank carries what the guarantor did not admit
     shares[:, BANK] = 0.0
     data["cover_written"] = ((), float((plan.amount * shares.sum(axis=1)).sum()))
-    per_credit = estimators.ratio(out.fiscal_cost, out.credit, w)
+    per_credit = red.ratio("fiscal_cost_per_credit")
     data["fiscal_cost_per_credit"] = ((), per_credit.value)
     data["fiscal_cost_per_credit_se"] = ((), per_credit.se)
 
 
+def curve_levels(n_paths: int) -> np.ndarray:
+    """The loss curves' levels a run of n paths resolves (n level >= 1)."""
+    return CURVE_LEVELS[CURVE_LEVELS * n_paths >= 1.0] if n_paths > 1 else CURVE_LEVELS[:1]
+
+
 def build_dataset(out: PathOutputs, plan: Plan, scenario: Scenario, seed: int, method: str,
                   grid: np.ndarray | None = None) -> xr.Dataset:
-    """The run's Dataset (kind "run"): dims `party`, `quantile`, `period`,
-    `level`, `pool_grid` (default `pool_grid(plan)`); money in yuan."""
-    n = out.gross_loss.size
+    """The Dataset of per-path outputs held in memory (`dataset_of`)."""
     quantiles = np.asarray(scenario.simulation.quantiles, dtype=float)
-    periods = (np.arange(out.pool_balance.shape[1]) + 1) * plan.period_months
-    levels = CURVE_LEVELS[CURVE_LEVELS * n >= 1.0] if n > 1 else CURVE_LEVELS[:1]
     grid = pool_grid(plan) if grid is None else np.asarray(grid, float)
-    w = out.weight
+    red = reduce_outputs(out, plan, quantiles, curve_levels(out.gross_loss.size), grid)
+    return dataset_of(red, plan, scenario, seed, method)
+
+
+def dataset_of(red: RunReduction, plan: Plan, scenario: Scenario, seed: int, method: str) -> xr.Dataset:
+    """The run's Dataset (kind "run") from its reduction: dims `party`, `quantile`, `period`,
+    `level`, `pool_grid`; money in yuan."""
+    quantiles = np.asarray(scenario.simulation.quantiles, dtype=float)
+    periods = (np.arange(plan.horizon // plan.period_months) + 1) * plan.period_months
     data: dict[str, tuple] = {}
-    _add_losses(data, out, quantiles, levels, w)
-    _add_pool(data, out, quantiles, grid, w)
-    add_probability(data, "stop_rule_prob", out.stop_month >= 0, w)
-    add_mean(data, "guarantor_capital", out.guarantor_capital, ("period",), w)
-    book = float(plan.originated_cum[-1])  # the book's credit (yuan), every loan made
-    for name, x in (("credit_supplied", out.credit), ("credit_forgone", book - out.credit),
-                    ("fiscal_cost", out.fiscal_cost),
-                    ("subsidy", out.subsidy), ("guarantee_compensation", out.compensation),
-                    ("bank_reward", out.reward), ("bank_net_income", out.bank_income)):
-        add_mean(data, name, x, weights=w)
-    add_tail(data, "fiscal_cost", out.fiscal_cost, quantiles, w)
-    add_mean(data, "likelihood_ratio", w)  # 1 within its SE when the sampling measure is sound
-    _add_scheme(data, out, plan, w)
+    _add_losses(data, red, quantiles.size)
+    _add_pool(data, red, quantiles.size)
+    _add_mean(data, red, "guarantor_capital", ("period",))
+    for name in ("credit_supplied", "credit_forgone", "fiscal_cost", "subsidy", "guarantee_compensation",
+                 "bank_reward", "bank_net_income"):
+        _add_mean(data, red, name)
+    _add_tail(data, red, "fiscal_cost")
+    _add_mean(data, red, "likelihood_ratio")  # 1 within its SE when the sampling measure is sound
+    _add_scheme(data, red, plan)
 
     ds = xr.Dataset(
         data,
-        coords={"party": list(PARTIES), "quantile": quantiles, "period": periods, "level": levels,
-                "pool_grid": grid},
+        coords={"party": list(PARTIES), "quantile": quantiles, "period": periods, "level": red.levels,
+                "pool_grid": red.grid},
         attrs={
             "kind": "run",
             "seed": int(seed),
-            "n_paths": int(n),
+            "n_paths": int(red.n),
             "n_loans": int(plan.amount.size),
             "portfolio_amount": float(plan.amount.sum()),
             "pool_size": float(plan.pool_size),
@@ -207,7 +211,7 @@ def build_dataset(out: PathOutputs, plan: Plan, scenario: Scenario, seed: int, m
             "tail_shift": np.asarray(plan.tail_shift, float),
             "tail_mixing": float(plan.tail_mixing),
             "tail_defensive": float(plan.tail_defensive),
-            "effective_paths": estimators.effective_paths(w),
+            "effective_paths": red.effective_paths(),
             "money_unit": "yuan",
             "period_unit": "calendar month at the end of the period",
         },

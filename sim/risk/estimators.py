@@ -102,20 +102,28 @@ def probability(flags: np.ndarray, weights: np.ndarray | None = None) -> Estimat
     n = flags.size
     w = _weights(weights, n)
     if w is None:
-        p = float(flags.mean())
-        return Estimate(p, math.sqrt(p * (1.0 - p) / n))
+        return probability_from_sums(float(flags.sum()), 0.0, n, weighted=False)
     hit = np.where(flags, w, 0.0)
-    p = float(hit.sum() / n)
-    p2 = float((hit * w).sum() / n)
-    return Estimate(p, math.sqrt(max(p2 - p * p, 0.0) / n))
+    return probability_from_sums(float(hit.sum()), float((hit * w).sum()), n, weighted=True)
 
 
-def _tail_rank(sorted_w: np.ndarray, q: float) -> int:
+def probability_from_sums(hits: float, hits_w2: float, n: int, weighted: bool) -> Estimate:
+    """The probability of an event from sum_i w_i 1{A_i} and sum_i w_i^2 1{A_i} over n paths (the
+    count alone without weights), and its standard error (module doc)."""
+    p = hits / n
+    if not weighted:
+        return Estimate(p, math.sqrt(p * (1.0 - p) / n))
+    return Estimate(p, math.sqrt(max(hits_w2 / n - p * p, 0.0) / n))
+
+
+def _tail_rank(sorted_w: np.ndarray, q: float, n: int | None = None, mass_above: float = 0.0) -> int:
     """Index of the weighted VaR_q in an ascending sample: the smallest k with
-    (1/n) sum_{j > k} w_j <= 1 - q (the tail form of the weighted CDF)."""
-    n = sorted_w.size
-    above = np.concatenate([np.cumsum(sorted_w[::-1])[::-1][1:], [0.0]]) / n  # mass strictly above k
-    return min(int(np.searchsorted(-above, -(1.0 - q), side="left")), n - 1)
+    (1/n) sum_{j > k} w_j <= 1 - q (the tail form of the weighted CDF). The
+    sample may be the top part of one of n paths, `mass_above` the weight of
+    the values above it."""
+    n = sorted_w.size if n is None else n
+    above = (mass_above + np.concatenate([np.cumsum(sorted_w[::-1])[::-1][1:], [0.0]])) / n
+    return min(int(np.searchsorted(-above, -(1.0 - q), side="left")), sorted_w.size - 1)
 
 
 def tail(sorted_x: np.ndarray, q: float, sorted_weights: np.ndarray | None = None) -> Tail:
@@ -126,7 +134,7 @@ def tail(sorted_x: np.ndarray, q: float, sorted_weights: np.ndarray | None = Non
         return _plain_tail(sorted_x, q)
     idx = _tail_rank(w, q)
     var = float(sorted_x[idx])
-    beyond = np.where(np.arange(n) > idx, w, 0.0)
+    beyond = np.where(sorted_x > var, w, 0.0)
     band = float(beyond.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
     lo = _tail_rank(w, max(q - band, 0.0))
     hi = _tail_rank(w, min(q + band, 1.0))
@@ -137,13 +145,25 @@ def tail(sorted_x: np.ndarray, q: float, sorted_weights: np.ndarray | None = Non
     return Tail(var, float(sorted_x[hi] - sorted_x[lo]) / 2.0, es, es_se)
 
 
+def plain_tail_ranks(n: int, q: float) -> tuple[int, int, int]:
+    """Ranks (0-based, ascending) of the plain VaR_q and of the two ends of its SE band."""
+    half = math.sqrt(n * q * (1.0 - q))
+    return (max(math.ceil(n * q) - 1, 0), min(max(math.floor(n * q - half) - 1, 0), n - 1),
+            min(max(math.ceil(n * q + half) - 1, 0), n - 1))
+
+
+def quantile_rank(n: int, level: float) -> int:
+    """Rank (0-based, ascending) of the inverted-CDF quantile at `level` of n values, as NumPy's
+    `quantile(method="inverted_cdf")` takes it."""
+    v = n * level - 1.0
+    below = math.floor(v)
+    return min(max(below if v == below else below + 1, 0), n - 1)
+
+
 def _plain_tail(sorted_x: np.ndarray, q: float) -> Tail:
     n = sorted_x.size
-    idx = max(math.ceil(n * q) - 1, 0)
+    idx, lo, hi = plain_tail_ranks(n, q)
     var = float(sorted_x[idx])
-    half = math.sqrt(n * q * (1.0 - q))
-    lo = min(max(math.floor(n * q - half) - 1, 0), n - 1)
-    hi = min(max(math.ceil(n * q + half) - 1, 0), n - 1)
     var_se = float(sorted_x[hi] - sorted_x[lo]) / 2.0
     excess = sorted_x[idx:] - var
     es = var + float(excess.sum()) / (n * (1.0 - q))

@@ -6,7 +6,7 @@ blocks completed in."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,12 +15,21 @@ import xarray as xr
 from models.portfolio import GROUPINGS, Portfolio
 from models.scenario import Scenario
 from sim.engine.lanes import lanes_for
-from sim.engine.outputs import PathOutputs, allocate_outputs, check_fits, output_bytes, place_outputs
+from sim.engine.outputs import (
+    PathOutputs,
+    allocate_outputs,
+    check_fits,
+    output_bytes,
+    place_outputs,
+    streaming_bytes,
+)
 from sim.engine.plan import build_portfolio
 from sim.engine.run import RunSpec, path_block, segment_block
-from sim.results.dataset import build_dataset, path_values
+from sim.results.dataset import curve_levels, dataset_of, path_values, pool_grid
+from sim.results.reduction import RunReduction, reduce_outputs, reduce_paths
+from sim.risk.summary import CHUNK
 from sim.scale.contributions import ProgressFactory, risk_contributions
-from sim.scale.executor import map_blocks
+from sim.scale.executor import map_blocks, session
 
 Progress = Callable[[int], None]
 # Paths per block of a loss-only run when none is asked for: a loss-only path costs ~1 us, so the
@@ -54,6 +63,50 @@ def simulate_runs(specs: Sequence[RunSpec], *, threads: int | None = None, sched
     return outs
 
 
+def _streamed_chunks(spec: RunSpec, lanes: int, client: Any, timeout: float | None,
+                     progress: Progress | None) -> Iterator[tuple[int, PathOutputs]]:
+    """(first path, outputs) of every chunk of CHUNK paths in path order, simulated here (on thread
+    lanes) or on Dask in waves that fit the memory budget, each wave's chunks handed on in order."""
+    firsts = list(range(0, spec.n_paths, CHUNK))
+    wave = 1 if client is None else max(1, spec.memory_bytes // (4 * output_bytes(spec.n_periods, CHUNK)))
+    for start in range(0, len(firsts), wave):
+        tasks = [(0, spec.key, lo, min(CHUNK, spec.n_paths - lo), lanes if client is None else 1)
+                 for lo in firsts[start:start + wave]]
+        done = dict(map_blocks(_spec_block, tasks, shared=(spec.plan,), scheduler=client, timeout=timeout,
+                               name="riskpool-chunk"))
+        for i, (_, _, lo, n, _) in enumerate(tasks):
+            yield lo, done.pop(i)
+            if progress is not None:
+                progress(n)
+
+
+def run_reduction(spec: RunSpec, quantiles: np.ndarray, *, threads: int | None = None, scheduler: Any = None,
+                  progress: Progress | None = None, redraw_progress: ProgressFactory | None = None,
+                  timeout: float | None = None) -> tuple[RunReduction, PathOutputs | None]:
+    """A run's reduction (`sim.results.reduction`), and its per-path outputs when they fit in the
+    memory budget (None when the run streamed: its paths simulated once for the sums, then again
+    for each pass that keeps values for the order statistics; `redraw_progress(n_paths)` gives the
+    callable told each chunk of such a pass)."""
+    grid = pool_grid(spec.plan)
+    levels = curve_levels(spec.n_paths)
+    if not spec.streamed:
+        [out] = simulate_runs([spec], threads=threads, scheduler=scheduler, progress=progress,
+                              timeout=timeout)
+        return reduce_outputs(out, spec.plan, quantiles, levels, grid), out
+    lanes = lanes_for(threads)
+    with session(scheduler) as client:
+        tell = [progress]
+
+        def again(n_kept: int) -> None:
+            tell[0] = None if redraw_progress is None else redraw_progress(spec.n_paths)
+
+        def chunks() -> Iterator[tuple[int, PathOutputs]]:
+            return _streamed_chunks(spec, lanes, client, timeout, tell[0])
+        reserved = streaming_bytes(spec.n_periods)
+        return reduce_paths(spec.plan, spec.n_paths, quantiles, levels, grid, chunks,
+                            kept_budget=spec.memory_bytes - reserved, passes=again), None
+
+
 def run(
     scenario: Scenario,
     *,
@@ -69,6 +122,7 @@ def run(
     tail_target: float | None = None,
     contributions: Sequence[str] = (),
     contributions_progress: ProgressFactory | None = None,
+    redraw_progress: ProgressFactory | None = None,
 ) -> xr.Dataset:
     """Simulate a scenario and return its labelled results (kind "run").
 
@@ -105,12 +159,18 @@ def run(
     contributions_progress : callable, optional
         Called with the number of paths drawn again for the contributions;
         returns the callable told each batch's path count.
+    redraw_progress : callable, optional
+        A run whose per-path results exceed `simulation.memory_gib` streams
+        its paths and simulates them again for the order statistics: called
+        with the path count of each such pass, it returns the callable told
+        each chunk's path count.
 
     Returns
     -------
     xarray.Dataset
         Dims `party`, `quantile`, `period`, `level`, `pool_grid` (and `path`:
-        per-path values for paired comparisons, up to 1e6 paths); money in
+        per-path values for paired comparisons, up to 1e6 paths held in
+        memory); the same numbers, bit for bit, streamed or not; money in
         yuan; every estimate with its standard error, weighted by the
         paths' likelihood ratios under importance sampling (read it with
         `ds.riskpool`).
@@ -122,8 +182,16 @@ def run(
         portfolio = build_portfolio(scenario)  # the same book for the run and its groups
     spec = RunSpec.resolve(scenario, n_paths=n_paths, seed=seed, block_size=block_size, method=method,
                            portfolio=portfolio, tail_target=tail_target)
-    [out] = simulate_runs([spec], threads=threads, scheduler=scheduler, progress=progress, timeout=timeout)
-    ds = build_dataset(out, spec.plan, scenario, seed=spec.seed, method=spec.method).merge(path_values(out))
+    if contributions:  # their tail paths are chosen from the per-path losses held in memory
+        check_fits(output_bytes(spec.n_periods, spec.n_paths), spec.memory_bytes,
+                   f"{scenario.source}: risk contributions over {spec.n_paths:,} paths")
+    red, out = run_reduction(spec, np.asarray(scenario.simulation.quantiles, float), threads=threads,
+                             scheduler=scheduler, progress=progress, redraw_progress=redraw_progress,
+                             timeout=timeout)
+    ds = dataset_of(red, spec.plan, scenario, seed=spec.seed, method=spec.method)
+    if out is None:
+        return ds
+    ds = ds.merge(path_values(out))
     if not contributions:
         return ds
     parts = risk_contributions(spec, out, portfolio, list(dict.fromkeys(contributions)),

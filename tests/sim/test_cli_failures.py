@@ -50,11 +50,21 @@ def test_bad_options_exit_2_before_any_work(args, needle, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("args", [["--paths", str(10**12)],
-                                  ["--paths", "20000", "--set", "simulation.memory_gib=0.001"]])
-def test_a_run_over_the_memory_budget_is_refused_up_front(args, tmp_path, capsys):
+@pytest.mark.parametrize("args", [["--paths", "20000", "--set", "simulation.memory_gib=0.001"],
+                                  ["--paths", "20000", "--memory-gib", "0.001"]])
+def test_a_run_that_cannot_fit_even_streamed_is_refused_up_front(args, tmp_path, capsys):
     code, out = _main(["run", SCENARIO, "--out", str(tmp_path / "o"), *args], capsys)
-    assert code == 2 and "memory budget" in out and "simulation.memory_gib" in out
+    assert code == 2 and "memory budget" in out and "simulation.memory_gib" in out and "MiB" in out
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("args, needle", [(["--paths", str(10**12)], "--paths"),
+                                          (["--set", f"simulation.n_paths={10**9}"], "simulation.n_paths"),
+                                          (["--memory-gib", "nan"], "--memory-gib"),
+                                          (["--memory-gib", "0"], "--memory-gib")])
+def test_path_counts_and_budgets_out_of_range_are_refused(args, needle, tmp_path, capsys):
+    code, out = _main(["run", SCENARIO, "--out", str(tmp_path / "o"), *args], capsys)
+    assert code == 2 and needle in out and "Traceback" not in out
     assert _leftovers(tmp_path) == []
 
 
@@ -203,11 +213,13 @@ def test_sigterm_exits_143_and_leaves_nothing(tmp_path):
 
 
 def test_the_budget_counts_what_a_run_keeps():
-    """A loss-only run keeps 8 bytes a path: it runs where a full run of as many paths is refused."""
+    """A loss-only run keeps 8 bytes a path: it runs where a full run of as many paths would not
+    fit; past the budget a full run streams, and risk contributions (which need the per-path
+    results) are refused up front."""
     import sim
     from sim.engine.outputs import MemoryBudgetError
 
     sc = sim.load_scenario(ROOT / "scenarios/baoding_pool.toml", ["simulation.memory_gib=0.05"])
     assert sim.run_losses(sc, n_paths=2_000_000).shape == (2_000_000,)
-    with pytest.raises(MemoryBudgetError, match="memory budget"):
-        sim.run(sc, n_paths=200_000)
+    with pytest.raises(MemoryBudgetError, match="risk contributions over 200,000 paths .*memory budget"):
+        sim.run(sc, n_paths=200_000, contributions=["sector"])
