@@ -18,6 +18,7 @@ import numpy as np
 
 from models.portfolio import Portfolio, segment_index
 from models.scenario import Scenario, Shares
+from sim.engine.outputs import check_fits, memory_budget
 from sim.engine.plan import GOVERNMENT, GUARANTOR, balance_months, compile_plan
 from sim.engine.run import RunSpec
 from sim.scale.runs import segment_losses_by_path
@@ -61,6 +62,13 @@ def segment_losses(
     segment, labels = segment_index(portfolio, score_bands)
     n_seg = len(labels)
     shares = np.array([s.as_tuple() for s in options.values()])
+    # the scenarios sit in memory for the LP: per path, segment and option each party's loss and the
+    # public cost (twice, with the products that make them), and the gross loss per bank share
+    n_bank = len({s.bank for s in options.values()})
+    check_fits(8 * n_paths * n_seg * (2 * len(options) * (shares.shape[1] + 1) + n_bank),
+               memory_budget(scenario.simulation.memory_gib),
+               f"{scenario.source}: {n_paths:,} optimizer scenarios (--scenarios) of {n_seg} segments x "
+               f"{len(options)} options")
     gross_by_bank_share: dict[float, np.ndarray] = {}
     plan = None
     for s in options.values():

@@ -8,15 +8,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from models.scenario import Scenario
-from sim.engine.outputs import output_bytes
+from sim.engine.outputs import memory_budget, output_bytes
 from sim.engine.run import RunSpec
-from sim.results.dataset import build_dataset
+from sim.results.dataset import build_dataset, dataset_of
 from sim.scale.executor import session
 from sim.scale.grid import combine_points, point_scenarios, sweep_axes
-from sim.scale.runs import simulate_runs
+from sim.scale.runs import run_reduction, simulate_runs
 from sim.scale.sweep_store import write_sweep
 
 
@@ -32,7 +33,7 @@ def run_sweep(
     progress: Callable[[int], None] | None = None,
     timeout: float | None = None,
     store: Path | str | None = None,
-    memory_bytes: int = 2**30,
+    memory_bytes: int | None = None,
     tail_target: float | None = None,
 ) -> xr.Dataset:
     """Run every point of the grid with the same seed (kind "sweep").
@@ -51,10 +52,12 @@ def run_sweep(
         A path that does not exist yet: each point is written to its own
         region of a zarr store there as soon as it is done, and the Dataset
         returned reads from the store (see `sim.scale.sweep_store`).
-    memory_bytes : int
-        On Dask, points run in waves whose per-path arrays fit in this; each
-        point is reduced to its (small) Dataset of estimates as soon as its
-        wave is in. In process, one point at a time.
+    memory_bytes : int, optional
+        On Dask, points run in waves whose per-path arrays fit in this
+        (default the scenario's `simulation.memory_gib`); each point is
+        reduced to its (small) Dataset of estimates as soon as its wave is
+        in. In process, one point at a time; a point whose per-path arrays
+        alone exceed its budget streams (`sim.run`).
 
     Returns
     -------
@@ -73,11 +76,19 @@ def run_sweep(
             if client is not None:
                 specs = {i: _spec(pt, n_paths, seed, block_size, tail_target) for i, pt in enumerate(points)}
                 per_point = max(output_bytes(s.n_periods, s.n_paths) for s in specs.values())
-                wave = max(1, int(memory_bytes // per_point))
+                budget = memory_bytes or memory_budget(scenario.simulation.memory_gib)
+                wave = max(1, int(budget // per_point))
             for first in range(0, len(points), wave):
                 batch = range(first, min(len(points), first + wave))
                 todo = [specs.get(i) or _spec(points[i], n_paths, seed, block_size, tail_target)
                         for i in batch]
+                if len(todo) == 1 and todo[0].streamed:  # past the memory budget: the paths stream
+                    [i], [spec] = batch, todo
+                    red, _ = run_reduction(spec, np.asarray(points[i].simulation.quantiles, float),
+                                           threads=threads, scheduler=client, progress=progress,
+                                           timeout=timeout)
+                    yield i, dataset_of(red, spec.plan, points[i], seed=spec.seed, method=spec.method)
+                    continue
                 outs = simulate_runs(todo, threads=threads, scheduler=client, progress=progress,
                                      timeout=timeout)
                 for i, spec, out in zip(batch, todo, outs):

@@ -212,6 +212,53 @@ def test_sigterm_exits_143_and_leaves_nothing(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+# A run that stops in the middle of writing its results folder: after `step` has written its file,
+# the process marks it and waits there for the test's signal.
+PAUSED_WRITE = """
+import pathlib, sys, time
+import sim.cli.common as common
+from sim.cli.main import main
+step, marker = sys.argv[1], pathlib.Path(sys.argv[2])
+done = getattr(common, step)
+def paused(*args, **kwargs):
+    result = done(*args, **kwargs)
+    marker.write_text(step)
+    time.sleep(120)
+    return result
+setattr(common, step, paused)
+main(sys.argv[3:])
+"""
+
+
+@pytest.mark.parametrize("step", ["write_netcdf", "write_json", "write_report"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_signal_during_the_write_leaves_no_results_folder(step, sig, tmp_path):
+    """SIGTERM: exit 143 and the temporary folder removed; SIGKILL cannot be handled, so the
+    temporary folder stays, named for its dead writer, and the next run into the folder removes it."""
+    marker = tmp_path / "marker"
+    out = tmp_path / "results"
+    run = subprocess.Popen([sys.executable, "-c", PAUSED_WRITE, step, str(marker), "run", SCENARIO,
+                            "--paths", "500", "--quiet", "--out", str(out / "a")], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while not marker.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), run.stdout.read() if run.poll() is not None else "no write in 240 s"
+    assert [p.name.startswith(".a.riskpool-") for p in out.iterdir()] == [True]  # mid-write
+    run.send_signal(sig)
+    code = run.wait(timeout=60)
+    text = run.stdout.read()
+    if sig == signal.SIGTERM:
+        assert code == 143 and "terminated" in text and "Traceback" not in text
+        assert _leftovers(out) == [] and not (out / "a").exists()
+        return
+    assert code == -signal.SIGKILL and not (out / "a").exists()
+    assert len(_leftovers(out)) == 1  # the dead writer's temporary folder
+    again = invoke("run", SCENARIO, "--paths", "500", "--quiet", "--out", str(out / "b"))
+    assert again.exit_code == 0, again.output
+    assert _leftovers(out) == ["b"]
+
+
 def test_the_budget_counts_what_a_run_keeps():
     """A loss-only run keeps 8 bytes a path: it runs where a full run of as many paths would not
     fit; past the budget a full run streams, and risk contributions (which need the per-path
