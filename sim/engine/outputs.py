@@ -8,6 +8,7 @@ from collections import namedtuple
 import numpy as np
 
 from models.scenario import PARTIES, ScenarioError
+from sim.risk.summary import CHUNK, EDGES
 
 PathOutputs = namedtuple(
     "PathOutputs",
@@ -65,17 +66,22 @@ def memory_budget(memory_gib: float) -> int:
     return int(memory_gib * 2**30)
 
 
-# Paths a streamed run simulates at a time (`sim.risk.summary.CHUNK`), and what its reductions hold
-# besides: per variable column and bin six sums (sim.risk.summary, 4 096 cut points), with the
-# scratch of one chunk's bin sums.
-STREAM_CHUNK = 16_384
-_BIN_BYTES = 2 * (2 * 4_096 + 1) * 6 * 8
+# What a streamed run's reductions hold besides its kept values: per ranked variable column
+# (sim.results.reduction) and bin six sums, and the scratch of one chunk's bin sums.
+_BIN_BYTES = 2 * (2 * (EDGES + 2) + 1) * 6 * 8
+
+
+def chunk_bytes(n_periods: int) -> int:
+    """Memory of one chunk of a streamed run's per-path outputs, bytes."""
+    return output_bytes(n_periods, CHUNK)
 
 
 def streaming_bytes(n_periods: int) -> int:
-    """Memory a streamed run needs whatever its path count, besides the values it keeps."""
+    """Memory a streamed run needs in process whatever its path count, besides the values it
+    keeps: a chunk's outputs and the copies its means are reduced from, six chunks' worth with the
+    bins (a streamed run of the IP-pledge scenario peaked at about five in tracemalloc)."""
     columns = 4 + len(PARTIES) + n_periods  # the ranked variables' columns (sim.results.reduction)
-    return 2 * output_bytes(n_periods, STREAM_CHUNK) + columns * _BIN_BYTES
+    return 6 * chunk_bytes(n_periods) + columns * _BIN_BYTES
 
 
 class MemoryBudgetError(ScenarioError):

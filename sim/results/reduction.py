@@ -75,23 +75,32 @@ class RunReduction:
         self.requests = {"gross_loss": (q, levels), "loss": (q, levels), "fiscal_cost": (q, np.zeros(0)),
                          "required_pool": (q, np.zeros(0)),
                          "pool_balance": (np.zeros(0), np.concatenate([q, 1.0 - q]))}
-        widths = [a.shape[1] for a in _mean_columns(first, self.book)]
+        columns = _mean_columns(first, self.book)
+        widths = [a.shape[1] for a in columns]
         self.slices = dict(zip((name for name, _ in MEANS), _slices(widths)))
-        self.moments = Moments(sum(widths), [(self.slices[a].start, self.slices[b].start)
-                                              for a, b in RATIOS.values()])
+        k = sum(widths)
+        # each ratio's shift r0 (its first chunk's value): the moments of x - r0 y keep its SE exact
+        means = {name: float((columns[i][:, 0] * first.weight).sum()) for i, (name, _) in enumerate(MEANS)}
+        self.shifts = [means[a] / means[b] if means[b] != 0.0 else 0.0 for a, b in RATIOS.values()]
+        self.moments = Moments(k + len(RATIOS), [(k + i, self.slices[b].start)
+                                                  for i, (_, b) in enumerate(RATIOS.values())])
         self.flags = Sums(4)
         self.above_grid = Sums((2, self.grid.size))  # sums of w, of w^2 over the paths R > x
         self.weights = Sums(2)
         self.plain = True  # every weight exactly 1 (no importance sampling)
         sample = _ranked_columns(first)
-        self.ranked = {name: Ranked(x[:CHUNK]) for name, x in sample.items()}
+        self.ranked = {name: Ranked(x[:CHUNK], tails=self.requests[name][0].size > 0)
+                       for name, x in sample.items()}
         self.variables: dict[str, RankedVariable] = {}
 
     def add(self, out: PathOutputs) -> None:
         """Pass 1: merge a chunk of paths (in path order)."""
         w = out.weight
         self.plain = self.plain and bool((w == 1.0).all())
-        self.moments.add(np.concatenate(_mean_columns(out, self.book), axis=1) * w[:, None])
+        values = np.concatenate(_mean_columns(out, self.book), axis=1) * w[:, None]
+        shifted = [values[:, self.slices[a].start] - r0 * values[:, self.slices[b].start]
+                   for (a, b), r0 in zip(RATIOS.values(), self.shifts)]
+        self.moments.add(np.column_stack([values, *shifted]))
         f, w2 = _flags(out), w * w
         self.flags.add(np.concatenate([f * w[:, None], f * w2[:, None]], axis=1))
         self.above_grid.add(np.stack([_above_grid(out.required_pool, self.grid, v) for v in (w, w2)])[None])
@@ -127,7 +136,8 @@ class RunReduction:
         return m[s], se[s]
 
     def ratio(self, name: str) -> estimators.Estimate:
-        return self.moments.ratio(list(RATIOS).index(name))
+        i = list(RATIOS).index(name)
+        return self.moments.ratio(self.slices[RATIOS[name][0]].start, i, self.shifts[i])
 
     def probabilities(self) -> list[estimators.Estimate]:
         """P(pool ran dry), P(stop rule fired), then P(required pool > x) for x on the grid."""
@@ -173,8 +183,9 @@ def reduce_paths(plan: Plan, n_paths: int, quantiles: np.ndarray, levels: np.nda
     while (missing := reduction.bins_to_keep()) > 0:
         kept = RunReduction.kept_bytes(missing + reduction.kept_values())
         if kept_budget is not None:
-            check_fits(kept, kept_budget, f"the {missing + reduction.kept_values():,} values kept for the "
-                       "quantiles")
+            check_fits(kept, kept_budget, f"{n_paths:,} paths streamed: the "
+                       f"{missing + reduction.kept_values():,} values kept for the order statistics (in "
+                       "what the budget leaves besides the streamed chunks)")
         if passes is not None:
             passes(missing)
         for first, out in chunks():

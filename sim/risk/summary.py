@@ -31,6 +31,12 @@ same whether its per-path arrays were held in memory or simulated twice.
   With weights, the VaR's SE band q -+ sd(w 1{x > VaR}) / sqrt(n) is known
   only once the VaR is; the bins it may reach are bounded from the bin sums
   beforehand, and any bin still missing is collected in one more pass.
+
+Against the sorted sample: order statistics equal to the bit (with weights
+too, except where the weight above a value equals n (1 - q) to the last
+bit, when the two summation orders' rounding decides), ES and SEs to
+rounding; an infinite VaR gives an infinite ES (the sorted sample's
+inf - inf is NaN).
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ from sim.risk import estimators
 
 CHUNK = 16_384  # paths per reduction chunk: fixes the order of every floating sum
 EDGES = 4_096  # cut points per ranked variable, from the first chunk's values
-KEPT_BYTES = 24  # a kept value: the value, its weight and its path index
+# Bytes a kept value takes at the peak of a pass (its bin, value, weight and path index as collected,
+# then the sort's order and sorted copies); 24 once sorted.
+KEPT_BYTES = 112
 
 
 class Moments:
@@ -74,11 +82,14 @@ class Moments:
                 n = self.n + nb
                 delta = mb - self.mean
                 scale = self.n * nb / n
-                self.mean = self.mean + delta * (nb / n)
-                self.m2 = self.m2 + m2b + delta * delta * scale
+                # an infinite mean (unlimited capital) merges as a weighted sum: inf stays inf
+                finite = np.isfinite(delta)
+                self.mean = np.where(finite, self.mean + delta * (nb / n),
+                                     self.mean * (self.n / n) + mb * (nb / n))
+                self.m2 = np.where(finite, self.m2 + m2b + delta * delta * scale, np.nan)
                 if self.pairs:
-                    di, dj = zip(*self.pairs)
-                    self.cross = self.cross + cb + delta[list(di)] * delta[list(dj)] * scale
+                    di, dj = (list(c) for c in zip(*self.pairs))
+                    self.cross = self.cross + cb + delta[di] * delta[dj] * scale
         self.n += nb
 
     def estimate(self) -> tuple[np.ndarray, np.ndarray]:
@@ -88,17 +99,19 @@ class Moments:
         with np.errstate(invalid="ignore"):
             return self.mean, np.sqrt(self.m2 / (self.n - 1)) / math.sqrt(self.n)
 
-    def ratio(self, pair: int) -> estimators.Estimate:
-        """mean(x) / mean(y) of pair `pair` and its delta-method SE
-        sd(x - r y) / (sqrt(n) mean(y)); NaN when mean(y) is 0."""
-        i, j = self.pairs[pair]
-        my = float(self.mean[j])
+    def ratio(self, x: int, pair: int, r0: float) -> estimators.Estimate:
+        """mean(x) / mean(y) and its delta-method SE sd(x - r y) / (sqrt(n) mean(y)) (NaN when
+        mean(y) is 0), `pair` being the columns (z, y) with z = x - r0 y for a ratio r0 near r:
+        Var(x - r y) = Var(z - (r - r0) y) without x cancelling against r y."""
+        iz, iy = self.pairs[pair]
+        my = float(self.mean[iy])
         if my == 0.0:
             return estimators.Estimate(math.nan, math.nan)
-        r = float(self.mean[i]) / my
+        r = float(self.mean[x]) / my
         if self.n < 2:
             return estimators.Estimate(r, math.nan)
-        m2 = self.m2[i] - 2.0 * r * self.cross[pair] + r * r * self.m2[j]
+        s = r - r0
+        m2 = self.m2[iz] - 2.0 * s * self.cross[pair] + s * s * self.m2[iy]
         return estimators.Estimate(r, math.sqrt(max(float(m2), 0.0) / (self.n - 1)) / math.sqrt(self.n) / my)
 
 
@@ -114,12 +127,11 @@ class Sums:
 
 
 def cut_points(sample: np.ndarray) -> np.ndarray:
-    """Up to EDGES distinct cut points at equal-count positions of a sample."""
+    """Up to EDGES distinct cut points at equal-count positions of a sample's finite values, and
+    -inf and inf (so that infinite values, unlimited capital, sit in bins of their own)."""
     s = np.sort(sample[np.isfinite(sample)])
-    if s.size == 0:
-        return np.zeros(1)
-    step = max(1, s.size // EDGES)
-    return np.unique(np.concatenate([s[::step], s[-1:]]))
+    cuts = np.unique(np.concatenate([s[::max(1, s.size // EDGES)], s[-1:]])) if s.size else np.zeros(1)
+    return np.concatenate([[-np.inf], cuts, [np.inf]])
 
 
 def bin_of(cuts: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -130,9 +142,14 @@ def bin_of(cuts: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def references(cuts: np.ndarray) -> np.ndarray:
-    """Each bin's reference point: its lower cut (the first cut for bin 0), a cut's bin its cut."""
-    ref = np.repeat(cuts, 2)  # bins 1..2H: cut i for bins 2i + 1 and 2i + 2
-    return np.concatenate([cuts[:1], ref])
+    """Each bin's reference point: a cut's bin its cut; an interval its finite end, the lower one
+    where both are (0 past both infinite cuts)."""
+    lower = np.concatenate([[np.nan], cuts])  # interval 2 i lies between cuts i - 1 and i
+    upper = np.concatenate([cuts, [np.nan]])
+    interval = np.where(np.isfinite(lower), lower, np.where(np.isfinite(upper), upper, 0.0))
+    ref = np.empty(2 * cuts.size + 1)
+    ref[0::2], ref[1::2] = interval, cuts
+    return ref
 
 
 class Ranked:
@@ -141,11 +158,14 @@ class Ranked:
 
     FIELDS = ("w", "w2", "wd", "w2d", "w2d2")
 
-    def __init__(self, sample: np.ndarray):
+    def __init__(self, sample: np.ndarray, tails: bool = True):
+        """Cut points from `sample` (rows: paths); without `tails` only the weight of each bin is
+        summed (quantiles need no more)."""
         self.cuts = [cut_points(sample[:, j]) for j in range(sample.shape[1])]
         self.refs = [references(c) for c in self.cuts]
         self.count = [np.zeros(2 * c.size + 1, np.int64) for c in self.cuts]
-        self.sums = [np.zeros((len(self.FIELDS), 2 * c.size + 1)) for c in self.cuts]
+        self.fields = len(self.FIELDS) if tails else 1
+        self.sums = [np.zeros((self.fields, 2 * c.size + 1)) for c in self.cuts]
         self.wanted = [np.zeros(2 * c.size + 1, np.bool_) for c in self.cuts]
         self.collected = [np.zeros(2 * c.size + 1, np.bool_) for c in self.cuts]
         self._kept: list[list[tuple[np.ndarray, ...]]] = [[] for _ in self.cuts]
@@ -161,9 +181,13 @@ class Ranked:
             b = bin_of(self.cuts[j], x[:, j])
             size = self.count[j].size
             self.count[j] += np.bincount(b, minlength=size)
-            d = x[:, j] - self.refs[j][b]
+            self.sums[j][0] += np.bincount(b, weights=w, minlength=size)
+            if self.fields == 1:
+                continue
+            with np.errstate(invalid="ignore"):
+                d = np.where(b % 2 == 1, 0.0, x[:, j] - self.refs[j][b])  # a cut's bin: d = 0 (inf too)
             w2 = w * w
-            for f, v in enumerate((w, w2, w * d, w2 * d, w2 * d * d)):
+            for f, v in enumerate((w2, w * d, w2 * d, w2 * d * d), start=1):
                 self.sums[j][f] += np.bincount(b, weights=v, minlength=size)
 
     def want(self, j: int, bins: Iterable[int]) -> None:
@@ -255,10 +279,14 @@ class RankedVariable:
         """Sums over the bins above b of w, w^2, w (x - v) and w^2 (x - v)^2."""
         w, w2, wd, w2d, w2d2 = self.r.sums[j][:, b + 1:]
         s = self.r.refs[j][b + 1:] - v
-        return np.array([w.sum(), w2.sum(), (wd + s * w).sum(), (w2d2 + 2.0 * s * w2d + s * s * w2).sum()])
+        with np.errstate(invalid="ignore"):  # an empty bin at an infinite cut adds nothing
+            e = np.where(w > 0, wd + s * w, 0.0)
+            e2 = np.where(w2 > 0, w2d2 + 2.0 * s * w2d + s * s * w2, 0.0)
+        return np.array([w.sum(), w2.sum(), e.sum(), e2.sum()])
 
     def _band_bound(self, j: int, b: int) -> float:
-        """The largest SE band sd(w 1{x > VaR}) / sqrt(n) a VaR in bin b can have."""
+        """The SE band sd(w 1{x > VaR}) / sqrt(n) of a VaR in bin b, with and without the bin's own
+        paths above it, the larger (in practice a bound; the collecting loop covers the rest)."""
         above = self._excess_above(j, b, 0.0)[:2]
         with_bin = above + self.r.sums[j][:2, b]
         return max(_band(f, f2, self.n) for f, f2 in (above, with_bin))
@@ -276,10 +304,11 @@ class RankedVariable:
             for q in self.tails:
                 b = self._mass_bin(j, q)
                 need[j].add(b)
+                # the band's ends: exact once the VaR's bin is kept, else bounded (a bin the exact
+                # band then reaches and that is not kept yet is kept in one more pass)
                 known = b % 2 == 1 or self.r.collected[j][b]
                 band = self._weighted_tail(j, q)[1] if known else 1.01 * self._band_bound(j, b)
-                lo, hi = self._mass_bin(j, max(q - band, 0.0)), self._mass_bin(j, min(q + band, 1.0))
-                need[j] |= set(range(lo, hi + 1))
+                need[j] |= {self._mass_bin(j, max(q - band, 0.0)), self._mass_bin(j, min(q + band, 1.0))}
         return need
 
     def _plain_tail(self, j: int, q: float) -> tuple[float, float, float, float]:

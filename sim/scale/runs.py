@@ -19,6 +19,7 @@ from sim.engine.outputs import (
     PathOutputs,
     allocate_outputs,
     check_fits,
+    chunk_bytes,
     output_bytes,
     place_outputs,
     streaming_bytes,
@@ -68,7 +69,7 @@ def _streamed_chunks(spec: RunSpec, lanes: int, client: Any, timeout: float | No
     """(first path, outputs) of every chunk of CHUNK paths in path order, simulated here (on thread
     lanes) or on Dask in waves that fit the memory budget, each wave's chunks handed on in order."""
     firsts = list(range(0, spec.n_paths, CHUNK))
-    wave = 1 if client is None else max(1, spec.memory_bytes // (4 * output_bytes(spec.n_periods, CHUNK)))
+    wave = _wave(spec, client)
     for start in range(0, len(firsts), wave):
         tasks = [(0, spec.key, lo, min(CHUNK, spec.n_paths - lo), lanes if client is None else 1)
                  for lo in firsts[start:start + wave]]
@@ -78,6 +79,12 @@ def _streamed_chunks(spec: RunSpec, lanes: int, client: Any, timeout: float | No
             yield lo, done.pop(i)
             if progress is not None:
                 progress(n)
+
+
+def _wave(spec: RunSpec, client: Any) -> int:
+    """Chunks a streamed run has in flight at once: one in process, on Dask as many as an eighth of
+    the memory budget holds."""
+    return 1 if client is None else max(1, spec.memory_bytes // (8 * chunk_bytes(spec.n_periods)))
 
 
 def run_reduction(spec: RunSpec, quantiles: np.ndarray, *, threads: int | None = None, scheduler: Any = None,
@@ -102,7 +109,8 @@ def run_reduction(spec: RunSpec, quantiles: np.ndarray, *, threads: int | None =
 
         def chunks() -> Iterator[tuple[int, PathOutputs]]:
             return _streamed_chunks(spec, lanes, client, timeout, tell[0])
-        reserved = streaming_bytes(spec.n_periods)
+        in_flight = 0 if client is None else _wave(spec, client) * chunk_bytes(spec.n_periods)
+        reserved = streaming_bytes(spec.n_periods) + in_flight
         return reduce_paths(spec.plan, spec.n_paths, quantiles, levels, grid, chunks,
                             kept_budget=spec.memory_bytes - reserved, passes=again), None
 

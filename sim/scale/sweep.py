@@ -82,16 +82,16 @@ def run_sweep(
                 batch = range(first, min(len(points), first + wave))
                 todo = [specs.get(i) or _spec(points[i], n_paths, seed, block_size, tail_target)
                         for i in batch]
-                if len(todo) == 1 and todo[0].streamed:  # past the memory budget: the paths stream
-                    [i], [spec] = batch, todo
-                    red, _ = run_reduction(spec, np.asarray(points[i].simulation.quantiles, float),
-                                           threads=threads, scheduler=client, progress=progress,
-                                           timeout=timeout)
-                    yield i, dataset_of(red, spec.plan, points[i], seed=spec.seed, method=spec.method)
-                    continue
-                outs = simulate_runs(todo, threads=threads, scheduler=client, progress=progress,
-                                     timeout=timeout)
-                for i, spec, out in zip(batch, todo, outs):
+                for i, spec in zip(batch, todo):  # past their memory budget the paths stream
+                    if spec.streamed:
+                        red, _ = run_reduction(spec, np.asarray(points[i].simulation.quantiles, float),
+                                               threads=threads, scheduler=client, progress=progress,
+                                               timeout=timeout)
+                        yield i, dataset_of(red, spec.plan, points[i], seed=spec.seed, method=spec.method)
+                held = [(i, spec) for i, spec in zip(batch, todo) if not spec.streamed]
+                outs = simulate_runs([spec for _, spec in held], threads=threads, scheduler=client,
+                                     progress=progress, timeout=timeout) if held else []
+                for (i, spec), out in zip(held, outs):
                     yield i, build_dataset(out, spec.plan, points[i], seed=spec.seed, method=spec.method)
                 del outs  # the wave's per-path arrays
 

@@ -21,7 +21,7 @@ from sim.engine.outputs import output_bytes
 from sim.engine.run import RunSpec
 from sim.scale.executor import ENV_ADDRESS, client_for, resolve_scheduler
 from sim.scale.sweep import run_sweep
-from tests.helpers import make_scenario
+from tests.helpers import make_scenario, streamed_pair
 
 needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                                 reason="needs dask[distributed] (pip install riskpool[dask])")
@@ -272,3 +272,13 @@ def test_back_to_back_runs_of_one_plan_do_not_lose_it(client):
                              timeout=TIMEOUT) for i in range(30)]
     for i, ds in enumerate(first[2:], start=2):
         xr.testing.assert_identical(ds, first[i % 2])
+
+
+def test_a_streamed_run_on_dask_is_the_in_process_one(client):
+    """Past its memory budget a run streams; on Dask its chunks run in waves and are reduced in path
+    order: the same bits as in process."""
+    small, _, n = streamed_pair([])
+    assert RunSpec.resolve(small, n_paths=n).streamed
+    here = sim.run(small, n_paths=n, seed=4)
+    there = sim.run(small, n_paths=n, seed=4, scheduler=client, timeout=TIMEOUT)
+    xr.testing.assert_identical(there, here)
