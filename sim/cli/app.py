@@ -10,7 +10,6 @@ import click
 from models.portfolio import PortfolioError
 from models.scenario import Simulation
 from sim.app.controls import schema_bounds
-from sim.app.server import serve
 from sim.cli.common import fail, load_or_fail
 from sim.engine.plan import build_portfolio
 
@@ -40,6 +39,7 @@ def app(scenario: str, port: int, paths: int, uploads: str, show: bool) -> None:
         fail(str(exc))
     click.echo(f"serving {sc.name} at http://localhost:{port} (Ctrl-C stops)", err=True)
     try:
+        from sim.app.server import serve  # here: Panel takes seconds to import, only this command needs it
         serve(Path(scenario), port=port, n_paths=paths, upload_dir=Path(uploads), show=show)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:

@@ -6,6 +6,8 @@ has what the README shows."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import sim
@@ -82,3 +84,10 @@ def test_front_door():
     for name in sim.__all__:
         doc = getattr(sim, name).__doc__ or ""
         assert "Parameters" in doc and "Returns" in doc, name
+
+
+def test_the_command_line_loads_the_page_library_only_for_the_page():
+    """Panel takes seconds to import: every command but `riskpool app` starts without it."""
+    code = "import sys, sim.cli.main; print('panel' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
