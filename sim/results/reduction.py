@@ -17,7 +17,7 @@ import numpy as np
 from sim.engine.outputs import PathOutputs, check_fits, slice_outputs
 from sim.engine.plan import Plan
 from sim.risk import estimators
-from sim.risk.summary import CHUNK, KEPT_BYTES, Moments, Ranked, RankedVariable, Sums
+from sim.risk.summary import CHUNK, EDGES, KEPT_BYTES, Moments, Ranked, RankedVariable, Sums
 
 # Per-path means of the Dataset: name -> dims (one column, or one a party / a period).
 MEANS = (("gross_loss", ()), ("default_rate", ()), ("default_rate_by_amount", ()),
@@ -60,6 +60,24 @@ def _ranked_columns(out: PathOutputs) -> dict[str, np.ndarray]:
             "pool_balance": out.pool_balance}
 
 
+def requests(quantiles: np.ndarray, levels: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The ranked variables' tail levels (VaR, ES) and quantile levels (curves, bands)."""
+    q, none = np.asarray(quantiles, float), np.zeros(0)
+    return {"gross_loss": (q, levels), "loss": (q, levels), "fiscal_cost": (q, none),
+            "required_pool": (q, none), "pool_balance": (none, np.concatenate([q, 1.0 - q]))}
+
+
+def expected_kept(n_paths: int, quantiles: np.ndarray, levels: np.ndarray, n_parties: int,
+                  n_periods: int) -> int:
+    """Values a run of n paths is expected to keep: three bins a tail level (the VaR and its SE
+    band's ends), one a quantile level, each bin holding n / EDGES values (atoms keep nothing, and
+    bins the statistics share are kept once: in practice about half of this)."""
+    columns = {"gross_loss": 1, "loss": n_parties, "fiscal_cost": 1, "required_pool": 1,
+               "pool_balance": n_periods}
+    bins = sum(columns[name] * (3 * t.size + p.size) for name, (t, p) in requests(quantiles, levels).items())
+    return int(min(bins * -(-n_paths // EDGES), sum(columns.values()) * n_paths))
+
+
 class RunReduction:
     """The reductions of one run's paths (dims as the Dataset's: parties, periods, the pool grid)."""
 
@@ -70,11 +88,8 @@ class RunReduction:
         self.grid = np.asarray(grid, float)
         if np.any(np.diff(self.grid) <= 0):
             raise ValueError("pool grid: sizes must be strictly ascending")
-        q = np.asarray(quantiles, float)
         self.levels = np.asarray(levels, float)
-        self.requests = {"gross_loss": (q, levels), "loss": (q, levels), "fiscal_cost": (q, np.zeros(0)),
-                         "required_pool": (q, np.zeros(0)),
-                         "pool_balance": (np.zeros(0), np.concatenate([q, 1.0 - q]))}
+        self.requests = requests(quantiles, levels)
         columns = _mean_columns(first, self.book)
         widths = [a.shape[1] for a in columns]
         self.slices = dict(zip((name for name, _ in MEANS), _slices(widths)))

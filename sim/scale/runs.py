@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from models.portfolio import GROUPINGS, Portfolio
-from models.scenario import Scenario
+from models.scenario import PARTIES, Scenario
 from sim.engine.lanes import lanes_for
 from sim.engine.outputs import (
     PathOutputs,
@@ -27,7 +27,7 @@ from sim.engine.outputs import (
 from sim.engine.plan import build_portfolio
 from sim.engine.run import RunSpec, path_block, segment_block
 from sim.results.dataset import curve_levels, dataset_of, path_values, pool_grid
-from sim.results.reduction import RunReduction, reduce_outputs, reduce_paths
+from sim.results.reduction import RunReduction, expected_kept, reduce_outputs, reduce_paths
 from sim.risk.summary import CHUNK
 from sim.scale.contributions import ProgressFactory, risk_contributions
 from sim.scale.executor import map_blocks, session
@@ -81,10 +81,10 @@ def _streamed_chunks(spec: RunSpec, lanes: int, client: Any, timeout: float | No
                 progress(n)
 
 
-def _wave(spec: RunSpec, client: Any) -> int:
+def _wave(spec: RunSpec, scheduler: Any) -> int:
     """Chunks a streamed run has in flight at once: one in process, on Dask as many as an eighth of
     the memory budget holds."""
-    return 1 if client is None else max(1, spec.memory_bytes // (8 * chunk_bytes(spec.n_periods)))
+    return 1 if scheduler is None else max(1, spec.memory_bytes // (8 * chunk_bytes(spec.n_periods)))
 
 
 def run_reduction(spec: RunSpec, quantiles: np.ndarray, *, threads: int | None = None, scheduler: Any = None,
@@ -100,6 +100,12 @@ def run_reduction(spec: RunSpec, quantiles: np.ndarray, *, threads: int | None =
         [out] = simulate_runs([spec], threads=threads, scheduler=scheduler, progress=progress,
                               timeout=timeout)
         return reduce_outputs(out, spec.plan, quantiles, levels, grid), out
+    in_flight = 0 if scheduler is None else _wave(spec, scheduler) * chunk_bytes(spec.n_periods)
+    reserved = streaming_bytes(spec.n_periods) + in_flight
+    kept = expected_kept(spec.n_paths, quantiles, levels, len(PARTIES), spec.n_periods)
+    check_fits(reserved + RunReduction.kept_bytes(kept), spec.memory_bytes,
+               f"{spec.n_paths:,} paths streamed (with the values expected to be kept for the order "
+               "statistics)")
     lanes = lanes_for(threads)
     with session(scheduler) as client:
         tell = [progress]
@@ -109,8 +115,6 @@ def run_reduction(spec: RunSpec, quantiles: np.ndarray, *, threads: int | None =
 
         def chunks() -> Iterator[tuple[int, PathOutputs]]:
             return _streamed_chunks(spec, lanes, client, timeout, tell[0])
-        in_flight = 0 if client is None else _wave(spec, client) * chunk_bytes(spec.n_periods)
-        reserved = streaming_bytes(spec.n_periods) + in_flight
         return reduce_paths(spec.plan, spec.n_paths, quantiles, levels, grid, chunks,
                             kept_budget=spec.memory_bytes - reserved, passes=again), None
 

@@ -266,7 +266,7 @@ def test_the_budget_counts_what_a_run_keeps():
     import sim
     from sim.engine.outputs import MemoryBudgetError
 
-    sc = sim.load_scenario(ROOT / "scenarios/baoding_pool.toml", ["simulation.memory_gib=0.05"])
-    assert sim.run_losses(sc, n_paths=2_000_000).shape == (2_000_000,)
-    with pytest.raises(MemoryBudgetError, match="risk contributions over 200,000 paths .*memory budget"):
-        sim.run(sc, n_paths=200_000, contributions=["sector"])
+    sc = sim.load_scenario(ROOT / "scenarios/baoding_pool.toml", ["simulation.memory_gib=0.15"])
+    assert sim.run_losses(sc, n_paths=10_000_000).shape == (10_000_000,)
+    with pytest.raises(MemoryBudgetError, match="risk contributions over 400,000 paths .*memory budget"):
+        sim.run(sc, n_paths=400_000, contributions=["sector"])
