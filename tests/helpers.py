@@ -9,7 +9,7 @@ import numpy as np
 
 from models.portfolio import Portfolio
 from models.scenario import Scenario, load_scenario, scenario_from_mapping
-from sim.engine.outputs import output_bytes, streaming_bytes
+from sim.engine.outputs import chunk_bytes, output_bytes, streaming_bytes
 
 BASE = {
     "name": "test",
@@ -56,12 +56,13 @@ def equal_loans(n: int, pd_annual: float | np.ndarray, amount: float = 1e6, term
     )
 
 
-def streamed_pair(overrides: list[str]) -> tuple[Scenario, Scenario, int]:
-    """The IP-pledge scenario with a memory budget that holds a streamed run but not its per-path
-    arrays, the same scenario with the default budget, and a path count just past what fits."""
+def streamed_pair(overrides: list[str], on_dask: bool = False) -> tuple[Scenario, Scenario, int]:
+    """The IP-pledge scenario with a memory budget that holds a streamed run (`on_dask`: with a
+    wave of chunks in flight) but not its per-path arrays, the same scenario with the default
+    budget, and a path count just past what fits."""
     path = Path(__file__).resolve().parents[1] / "scenarios/ip_pledge_97.toml"
     sc = load_scenario(path, overrides)
     periods = sc.simulation.horizon_months // sc.simulation.period_months
-    budget = streaming_bytes(periods) + 4 * 2**20
+    budget = streaming_bytes(periods) + 4 * 2**20 + (chunk_bytes(periods) if on_dask else 0)
     n = int(1.1 * budget / output_bytes(periods, 1))
     return load_scenario(path, [*overrides, f"simulation.memory_gib={budget / 2**30!r}"]), sc, n

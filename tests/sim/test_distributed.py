@@ -277,7 +277,7 @@ def test_back_to_back_runs_of_one_plan_do_not_lose_it(client):
 def test_a_streamed_run_on_dask_is_the_in_process_one(client):
     """Past its memory budget a run streams; on Dask its chunks run in waves and are reduced in path
     order: the same bits as in process."""
-    small, _, n = streamed_pair([])
+    small, _, n = streamed_pair([], on_dask=True)
     assert RunSpec.resolve(small, n_paths=n).streamed
     here = sim.run(small, n_paths=n, seed=4)
     there = sim.run(small, n_paths=n, seed=4, scheduler=client, timeout=TIMEOUT)
