@@ -170,7 +170,7 @@ class Ranked:
         self.collected = [np.zeros(2 * c.size + 1, np.bool_) for c in self.cuts]
         # per column, the parts kept by a pass: bins, values, weights, path indices
         self._kept: list[tuple[list[np.ndarray], ...]] = [([], [], [], []) for _ in self.cuts]
-        self.kept = [dict() for _ in self.cuts]
+        self.kept: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in self.cuts]  # bin -> (x, w)
 
     @property
     def k(self) -> int:
@@ -235,9 +235,9 @@ class Ranked:
         """The sorted values and weights of bin b of column j (a cut's bin: its value once, weight
         None); raises KeyError if the bin was not kept."""
         if b % 2 == 1:
-            return ((self.cuts[j][b // 2: b // 2 + 1], None))
+            return self.cuts[j][b // 2: b // 2 + 1], None
         if self.count[j][b] == 0:
-            return ((np.zeros(0), np.zeros(0)))
+            return np.zeros(0), np.zeros(0)
         return self.kept[j][b]
 
 
