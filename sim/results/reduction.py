@@ -119,7 +119,7 @@ class RunReduction:
         f, w2 = _flags(out), w * w
         self.flags.add(np.concatenate([f * w[:, None], f * w2[:, None]], axis=1))
         self.above_grid.add(np.stack([_above_grid(out.required_pool, self.grid, v) for v in (w, w2)])[None])
-        self.weights.add(np.column_stack([w, w * w]))
+        self.weights.add(np.column_stack([w, w2]))
         for name, x in _ranked_columns(out).items():
             self.ranked[name].add(x, w)
 
@@ -196,11 +196,11 @@ def reduce_paths(plan: Plan, n_paths: int, quantiles: np.ndarray, levels: np.nda
             reduction = RunReduction(plan, n_paths, quantiles, levels, grid, out)
         reduction.add(out)
     while (missing := reduction.bins_to_keep()) > 0:
-        kept = RunReduction.kept_bytes(missing + reduction.kept_values())
+        kept = missing + reduction.kept_values()
         if kept_budget is not None:
-            check_fits(kept, kept_budget, f"{n_paths:,} paths streamed: the "
-                       f"{missing + reduction.kept_values():,} values kept for the order statistics (in "
-                       "what the budget leaves besides the streamed chunks)")
+            check_fits(RunReduction.kept_bytes(kept), kept_budget, f"{n_paths:,} paths streamed: the "
+                       f"{kept:,} values kept for the order statistics (in what the budget leaves "
+                       "besides the streamed chunks)")
         if passes is not None:
             passes(missing)
         for first, out in chunks():

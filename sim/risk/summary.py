@@ -178,6 +178,7 @@ class Ranked:
 
     def add(self, x: np.ndarray, w: np.ndarray) -> None:
         """First pass: count and sum the rows of `x` (chunk, k) with weights `w` into their bins."""
+        w2 = w * w
         for j in range(self.k):
             b = bin_of(self.cuts[j], x[:, j])
             size = self.count[j].size
@@ -187,7 +188,6 @@ class Ranked:
                 continue
             with np.errstate(invalid="ignore"):
                 d = np.where(b % 2 == 1, 0.0, x[:, j] - self.refs[j][b])  # a cut's bin: d = 0 (inf too)
-            w2 = w * w
             for f, v in enumerate((w2, w * d, w2 * d, w2 * d * d), start=1):
                 self.sums[j][f] += np.bincount(b, weights=v, minlength=size)
 
@@ -255,22 +255,21 @@ class RankedVariable:
     def __init__(self, ranked: Ranked, n: int, weighted: bool, tails: np.ndarray, levels: np.ndarray):
         self.r, self.n, self.weighted = ranked, n, weighted
         self.tails, self.levels = np.asarray(tails, float), np.asarray(levels, float)
-
-    def _above(self, j: int) -> np.ndarray:
-        """Weight strictly above each bin of column j."""
-        w = self.r.sums[j][0]
-        return np.concatenate([np.cumsum(w[::-1])[::-1][1:], [0.0]])
+        # the bins' counts and weights are final once pass 1 is over: their running sums, once
+        # (above[j][b]: the weight strictly above bin b of column j)
+        self.cum = [np.cumsum(c) for c in ranked.count]
+        self.above = [np.concatenate([np.cumsum(s[0][::-1])[::-1][1:], [0.0]]) for s in ranked.sums]
 
     def _rank_bin(self, j: int, rank: int) -> tuple[int, int]:
         """(bin, position in it) of the value of ascending rank `rank` in column j."""
-        cum = np.cumsum(self.r.count[j])
+        cum = self.cum[j]
         b = int(np.searchsorted(cum, rank, side="right"))
         return b, rank - int(cum[b] - self.r.count[j][b])
 
     def _mass_bin(self, j: int, level: float) -> int:
         """The bin of the weighted (tail-form) quantile at `level`: the lowest non-empty bin whose
         weight strictly above is <= n (1 - level)."""
-        ok = (self.r.count[j] > 0) & (self._above(j) / self.n <= 1.0 - level)
+        ok = (self.r.count[j] > 0) & (self.above[j] / self.n <= 1.0 - level)
         return int(np.argmax(ok))
 
     def _value_at(self, j: int, level: float) -> float:
@@ -279,7 +278,7 @@ class RankedVariable:
         x, w = self.r.values(j, b)
         if w is None:
             return float(x[0])
-        return float(x[estimators._tail_rank(w, level, self.n, float(self._above(j)[b]))])
+        return float(x[estimators._tail_rank(w, level, self.n, float(self.above[j][b]))])
 
     def _order_stat(self, j: int, rank: int) -> float:
         b, i = self._rank_bin(j, rank)
