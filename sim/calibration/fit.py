@@ -128,10 +128,11 @@ def _rho_rows(history: History, fit: PdFit, out: Calibration, n_boot: int, seed:
     counts = correlation.year_counts(history.year[rows], fit.fitted[rows], history.defaulted[rows])
     data = f"{years.size} yearly default rates, {span} (short series bias rho down)"
     found, boots = {}, {}
+    resampled = {"Vasicek MLE": correlation.bootstrap_mle(counts, n_boot, seed),
+                 "method of moments": correlation.bootstrap(counts, correlation.rho_moments, n_boot, seed)}
     for method, estimator in (("Vasicek MLE", correlation.rho_mle),
                               ("method of moments", correlation.rho_moments)):
-        value = estimator(counts)
-        boot = correlation.bootstrap(counts, estimator, n_boot, seed)
+        value, boot = estimator(counts), resampled[method]
         low, high = np.nanquantile(boot, [0.025, 0.975])
         found[method], boots[method] = value, boot
         out.estimates = pd.concat([out.estimates, pd.DataFrame([
@@ -143,7 +144,7 @@ def _rho_rows(history: History, fit: PdFit, out: Calibration, n_boot: int, seed:
                                          group=history.sector[rows])
         rho_w = correlation.rho_mle(within)
         sector = max(rho_w - found["Vasicek MLE"], 0.0)
-        boot = correlation.bootstrap(within, correlation.rho_mle, n_boot, seed)  # the MLE's years drawn
+        boot = correlation.bootstrap_mle(within, n_boot, seed)  # the same years as the MLE's
         low, high = np.nanquantile(np.maximum(boot - boots["Vasicek MLE"], 0.0), [0.025, 0.975])
         out.estimates = pd.concat([out.estimates, pd.DataFrame([
             _row("default.rho_sector", sector, low, high, "within-sector Vasicek MLE less rho_systematic",

@@ -56,8 +56,9 @@ def test_known_parameters_are_fitted_back_within_their_intervals_at_about_the_no
         hits["slope"] += abs(fit.slope - SLOPE) < 1.96 * fit.slope_se
         hits["offset"] += abs(fit.offset[1] - OFFSETS[1]) < 1.96 * fit.offset_se[1]
         counts = correlation.year_counts(h.year, fit.fitted, h.defaulted)
-        for name, estimator in (("mle", correlation.rho_mle), ("moments", correlation.rho_moments)):
-            low, high = np.nanquantile(correlation.bootstrap(counts, estimator, 60, seed), [0.025, 0.975])
+        for name, boot in (("mle", correlation.bootstrap_mle(counts, 60, seed)),
+                           ("moments", correlation.bootstrap(counts, correlation.rho_moments, 60, seed))):
+            low, high = np.nanquantile(boot, [0.025, 0.975])
             hits[name] += low <= RHO <= high
     coverage = {k: v / len(seeds) for k, v in hits.items()}
     print("coverage of the 95 % intervals over", len(seeds), "histories:", coverage)
@@ -67,6 +68,19 @@ def test_known_parameters_are_fitted_back_within_their_intervals_at_about_the_no
     # anything) is a fault.
     assert 0.75 <= coverage["slope"] <= 1.0 and 0.75 <= coverage["offset"] <= 1.0
     assert 0.5 <= coverage["mle"] < 1.0 and 0.5 <= coverage["moments"] < 1.0
+
+
+@pytest.mark.parametrize("seed, rho, years", [(1, 0.02, 12), (2, 0.3, 12), (3, 0.12, 25)])
+def test_the_mle_bootstrap_refits_each_resample_as_the_direct_maximisation_does(seed, rho, years):
+    """The grid-and-spline refit against rho_mle on the very resamples (a rho near 0, where log L
+    changes on the scale of the binomial noise, and a large one)."""
+    h = history_from_frame(draw_history(seed, years=years, rho=rho))
+    fit = fit_pd(h)
+    counts = correlation.year_counts(h.year, fit.fitted, h.defaulted)
+    direct = correlation.bootstrap(counts, correlation.rho_mle, 25, seed)
+    assert np.ptp(direct) > 0.01  # resamples that differ
+    np.testing.assert_allclose(correlation.bootstrap_mle(counts, 25, seed), direct, rtol=0,
+                               atol=correlation.RHO_XATOL / 10)
 
 
 def test_both_correlation_estimators_find_a_large_rho_on_a_long_history():
