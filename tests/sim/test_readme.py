@@ -1,5 +1,5 @@
-"""The README's examples run as written, in the README's order, in a scratch folder holding a copy of
-`scenarios/` and an empty `results/` (as a fresh clone has):
+"""The examples of the README and of `scenarios/README.md` run as written, in the order they are read,
+in a scratch folder holding a copy of `scenarios/` and an empty `results/` (as a fresh clone has):
 
 - every `.venv/bin/riskpool ...` line through the real command line (in process, exit code 0);
   `riskpool app` as a process, until it serves its page, then stopped with Ctrl-C;
@@ -52,8 +52,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Block:
-    line: int          # where the block starts in the README
-    kind: str          # "python", "shell" (commands), "transcript" or "text" (not run)
+    where: str         # the document and the line the block starts on
+    kind: str          # "python", "shell" (commands), "transcript"; "make" or "text" (not run)
     code: str
     steps: tuple[Step, ...] = ()
 
@@ -74,26 +74,29 @@ def _transcript(body: str) -> tuple[Step, ...]:
     return tuple(Step(command, tuple(shown)) for command, shown in steps)
 
 
-def readme_blocks() -> list[Block]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def readme_blocks(document: str) -> list[Block]:
+    text = (ROOT / document).read_text(encoding="utf-8")
     blocks = []
     for match in re.finditer(r"^```([^\n]*)\n(.*?)^```", text, flags=re.S | re.M):
         lang, body = match.group(1).strip(), match.group(2)
-        line = text.count("\n", 0, match.start()) + 1
+        where = f"{document}:{text.count(chr(10), 0, match.start()) + 1}"
         commands = _commands(body)
         if lang == "python":
-            blocks.append(Block(line, "python", body))
+            blocks.append(Block(where, "python", body))
         elif body.startswith("$ "):
-            blocks.append(Block(line, "transcript", body, _transcript(body)))
+            blocks.append(Block(where, "transcript", body, _transcript(body)))
+        elif commands and all(c.startswith("make ") for c in commands):
+            blocks.append(Block(where, "make", body))
         elif commands and all(c.startswith((*PROGRAMS, "make ", "export ")) for c in commands):
-            blocks.append(Block(line, "shell", body, tuple(Step(c, None) for c in commands)))
+            steps = tuple(Step(c, None) for c in commands if not c.startswith("make "))
+            blocks.append(Block(where, "shell", body, steps))
         else:
-            blocks.append(Block(line, "text", body))
+            blocks.append(Block(where, "text", body))
     return blocks
 
 
-BLOCKS = readme_blocks()
-RUN = [b for b in BLOCKS if b.kind != "text"]
+BLOCKS = readme_blocks("README.md") + readme_blocks("scenarios/README.md")
+RUN = [b for b in BLOCKS if b.kind not in ("make", "text")]
 
 
 def test_every_block_is_read_as_what_it_is():
@@ -179,8 +182,6 @@ def _check_shown(step: Step, result) -> None:
 
 def _run_step(step: Step, folder: Path, env: dict, background: list[subprocess.Popen]) -> None:
     command = step.command.replace(*HEAD_NODE)
-    if command.startswith("make "):
-        return
     if command.startswith("export "):
         key, value = command.removeprefix("export ").split("=", 1)
         env[key] = value
@@ -194,10 +195,10 @@ def _run_step(step: Step, folder: Path, env: dict, background: list[subprocess.P
         _check_shown(step, CliRunner(env=dict(env)).invoke(cli, args))
 
 
-@pytest.mark.parametrize("block", RUN, ids=[f"README:{b.line}" for b in RUN])
+@pytest.mark.parametrize("block", RUN, ids=[b.where for b in RUN])
 def test_a_readme_example_runs_as_written(block: Block, session: dict):
     if block.kind == "python":
-        exec(compile(block.code, f"README.md:{block.line}", "exec"), session["namespace"])
+        exec(compile(block.code, block.where, "exec"), session["namespace"])
         return
     background: list[subprocess.Popen] = []
     try:
