@@ -619,9 +619,16 @@ def to_toml(scenario: Scenario) -> str:
     return tomli_w.dumps(_without_none(scenario.model_dump(mode="python")))
 
 
+# Settings that change how a run is computed, not its numbers (bit for bit the same at any block size
+# and memory budget, tested): left out of the scenario's hash, so such runs share one identity.
+HOW_NOT_WHAT = ("block_size", "memory_gib")
+
+
 def scenario_sha256(scenario: Scenario) -> str:
-    """Hash of the resolved scenario and, for a file portfolio, the file's bytes."""
-    h = hashlib.sha256(to_toml(scenario).encode())
+    """Hash of the resolved scenario less HOW_NOT_WHAT and, for a file portfolio, the file's bytes."""
+    what = scenario.model_copy(update={
+        "simulation": scenario.simulation.model_copy(update=dict.fromkeys(HOW_NOT_WHAT))})
+    h = hashlib.sha256(to_toml(what).encode())
     if scenario.portfolio.path is not None:
         p = Path(scenario.portfolio.path)
         if p.is_file():

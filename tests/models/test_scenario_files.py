@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from models.portfolio import PortfolioError
-from models.scenario import ScenarioError, load_scenario
+from models.scenario import ScenarioError, load_scenario, scenario_sha256
 from sim.cli import cli
 from sim.engine.plan import build_portfolio
 
@@ -149,6 +149,17 @@ def test_override_changes_value() -> None:
     scenario = load_scenario(SEED, ['default.copula="student_t"', "simulation.n_paths=1000"])
     assert scenario.default.copula == "student_t"
     assert scenario.simulation.n_paths == 1000
+
+
+def test_the_scenario_hash_names_what_is_computed_not_how() -> None:
+    """Block size and memory budget leave a run's numbers as they are: not part of its hash; every
+    other setting is."""
+    base = scenario_sha256(load_scenario(SEED))
+    assert scenario_sha256(load_scenario(SEED, ["simulation.block_size=512",
+                                                "simulation.memory_gib=0.25"])) == base
+    for other in ("simulation.n_paths=1000", "simulation.seed=7", "contract.pool.size=60e6",
+                  'simulation.method="dense"'):
+        assert scenario_sha256(load_scenario(SEED, [other])) != base, other
 
 
 @pytest.mark.parametrize(
