@@ -37,6 +37,25 @@ PAGE_ZH = {
 }
 
 
+# What `sim.results.compare` compares, by its figure keys: `<subject>_<measure>` or a probability.
+SUBJECTS_ZH = {"gross_loss": "总损失", "fiscal_cost": "财政成本", "credit_supplied": "信贷投放"}
+PROBABILITIES_ZH = {"pool_exhaustion_prob": "资金池耗尽概率", "stop_rule_prob": "触发暂停新增贷款概率"}
+
+
+def figure_label(key: str, english: str, quantile: float, lang: str) -> str:
+    """A compared figure's label in `lang`: in English compare's own (`english`), in Chinese its
+    subject then its measure in the domain's terms (`bank_loss_es` -> 银行损失 预期短缺 ES 99.0%)."""
+    if lang == "en":
+        return english
+    if key in PROBABILITIES_ZH:
+        return PROBABILITIES_ZH[key]
+    w = translator(lang)
+    subject, measure = key.rsplit("_", 1)
+    whose = SUBJECTS_ZH.get(subject) or f"{w(subject.removesuffix('_loss'))}损失"
+    level = {"mean": w("mean"), "var": f"{w('VaR')} {quantile:.1%}", "es": f"{w('ES')} {quantile:.1%}"}
+    return f"{whose} {level[measure]}"
+
+
 def translator(lang: str) -> Callable[[str], str]:
     """English text in, the page's text in `lang` ("en" or "zh") out."""
     report = words(lang)

@@ -210,7 +210,7 @@ class Page:
             self.comparison.object, self.compare_note.object = None, self.w("no baseline pinned yet")
             return
         try:
-            self.comparison.object = views.comparison_frame(self.baseline, self.ds, self.w)
+            self.comparison.object = views.comparison_frame(self.baseline, self.ds, self.lang)
         except ValueError as exc:  # e.g. runs without a common VaR level
             self.comparison.object, self.compare_note.object = None, str(exc)
             return

@@ -14,7 +14,7 @@ import xarray as xr
 from bokeh.models import Band, ColumnDataSource
 from bokeh.plotting import figure
 
-from sim.app.labels import WAN, money, money_se
+from sim.app.labels import WAN, figure_label, money, money_se, translator
 from sim.report.html import write_summary_csv
 from sim.report.plots import COLORS
 from sim.report.tables import percent
@@ -96,16 +96,17 @@ def sizing_curve(ds: xr.Dataset, w: Words) -> figure:
     return fig
 
 
-def comparison_frame(baseline: xr.Dataset, now: xr.Dataset, w: Words) -> pd.DataFrame:
+def comparison_frame(baseline: xr.Dataset, now: xr.Dataset, lang: str) -> pd.DataFrame:
     """Baseline, current and their difference (± 1 s.e., paired on the common random numbers) of each
-    figure `sim.results.compare` compares."""
+    figure `sim.results.compare` compares, labelled in `lang`."""
     cmp = compare_runs([baseline, now], ["baseline", "current"])
-    rows = []
+    w, rows = translator(lang), []
     for fig_key, text in zip(map(str, cmp.figure.values), map(str, cmp.figure_label.values)):
         pick = cmp.sel(figure=fig_key)
         show = (lambda v, s: percent((v, s), 3)) if fig_key.endswith("_prob") else \
             (lambda v, s: money_se((v, s)))
-        rows.append([text, show(float(pick.value[0]), float(pick.value_se[0])),
+        rows.append([figure_label(fig_key, text, cmp.attrs["quantile"], lang),
+                     show(float(pick.value[0]), float(pick.value_se[0])),
                      show(float(pick.value[1]), float(pick.value_se[1])),
                      show(float(pick.difference[1]), float(pick.difference_se[1]))])
     return pd.DataFrame(rows, columns=[w("figure"), w("baseline"), w("current"), w("difference")])

@@ -5,6 +5,7 @@ one, the exported scenario repeating the run, uploads checked, the language togg
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import tomllib
 from pathlib import Path
@@ -132,6 +133,23 @@ def test_pinned_baseline_is_compared_path_by_path(page: Page):
     frame = page.comparison.object
     row = frame[frame.iloc[:, 0] == "P(pool runs dry)"].iloc[0]
     assert row.iloc[1] != row.iloc[2] and not row.iloc[3].startswith("0.000%")
+
+
+def test_the_comparison_speaks_the_pages_language(page: Page):
+    assert recompute(page)
+    page.pin_baseline()
+    page.form.field("contract.pool.size").widget.value = 2000.0
+    assert recompute(page)
+    english = list(page.comparison.object.iloc[:, 0])
+    page.set_language("zh")
+    frame = page.comparison.object
+    labels = list(frame.iloc[:, 0])
+    assert list(frame.columns) == ["指标", "基准", "当前", "差异"] and len(labels) == len(english)
+    assert {"资金池耗尽概率", "总损失 预期短缺 ES 99.0%", "银行损失 预期短缺 ES 99.0%",
+            "政府性融资担保公司损失 均值"} <= set(labels)
+    assert not [text for text in labels if re.search(r"[a-z]{2,}", text.replace("VaR", ""))], labels
+    page.set_language("en")
+    assert list(page.comparison.object.iloc[:, 0]) == english
 
 
 def test_uploads_are_checked_as_on_the_command_line(page: Page):
