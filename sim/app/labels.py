@@ -3,6 +3,7 @@ the report's table (sim.report.language); only the page's own words are added he
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sim.report.language import words
@@ -40,6 +41,28 @@ PAGE_ZH = {
 # What `sim.results.compare` compares, by its figure keys: `<subject>_<measure>` or a probability.
 SUBJECTS_ZH = {"gross_loss": "总损失", "fiscal_cost": "财政成本", "credit_supplied": "信贷投放"}
 PROBABILITIES_ZH = {"pool_exhaustion_prob": "资金池耗尽概率", "stop_rule_prob": "触发暂停新增贷款概率"}
+
+
+# The schema's messages about a value, in Chinese (in this order: the longer phrase first); any other
+# message is shown as the schema words it.
+MESSAGES_ZH = (
+    (r"Input should be greater than or equal to (\S+)", r"应大于或等于 \1"),
+    (r"Input should be greater than (\S+)", r"应大于 \1"),
+    (r"Input should be less than or equal to (\S+)", r"应小于或等于 \1"),
+    (r"Input should be less than (\S+)", r"应小于 \1"),
+    (r"Input should be a valid number[^(]*", "应为数字"),
+    (r"shares must sum to 1", "分担比例之和应为 1"),
+    (r" ?\(got (.+)\)$", r"（输入值 \1）"),
+)
+
+
+def message(text: str, lang: str) -> str:
+    """A validation message about a value in `lang` (the schema's own English in "en")."""
+    if lang == "en":
+        return text
+    for pattern, replacement in MESSAGES_ZH:
+        text = re.sub(pattern, replacement, text)
+    return text
 
 
 def figure_label(key: str, english: str, quantile: float, lang: str) -> str:

@@ -21,7 +21,7 @@ from models.scenario import Scenario, ScenarioError
 from sim.app import views
 from sim.app.form import Form, make_form
 from sim.app.jobs import LatestRunner, Progress
-from sim.app.labels import translator
+from sim.app.labels import message, translator
 from sim.app.settings import Setting, error_lines
 from sim.engine.plan import build_portfolio
 from sim.scale.runs import run
@@ -184,7 +184,8 @@ class Page:
     def _show_errors(self, exc: ScenarioError, source: str) -> None:
         """Each problem beside its control; the rest (a rule across keys) above the results."""
         general = []
-        for where, why in error_lines(exc, source):
+        for where, english in error_lines(exc, source):
+            why = message(english, self.lang)
             alert = self.form.message_for(where)
             if alert is None:
                 general.append(f"{where}: {why}" if where else why)

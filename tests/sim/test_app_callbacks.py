@@ -17,7 +17,7 @@ import sim
 from models.scenario import DefaultModel, Pool, Simulation, load_scenario
 from sim.app.controls import schema_bounds, scheme_controls, share_controls
 from sim.app.jobs import LatestRunner
-from sim.app.labels import money
+from sim.app.labels import message, money
 from sim.app.page import Page
 from sim.app.server import scenario_menu
 from sim.cli.main import cli
@@ -78,6 +78,29 @@ def test_an_invalid_value_is_marked_and_the_page_keeps_working(page: Page):
     assert page.ds is shown  # the last valid results stay
     field.widget.value = 3000.0
     assert recompute(page) and not field.message.visible
+
+
+def test_an_invalid_value_is_explained_in_the_pages_language(page: Page):
+    page.set_language("zh")
+    field = page.form.field("contract.pool.size")
+    field.widget.value = -5.0
+    assert not recompute(page)
+    shown = field.message.object
+    assert "contract.pool.size: 应大于或等于 0（输入值 -50000.0）" in shown, shown
+    field.widget.value = 3000.0
+    assert recompute(page) and not field.message.visible
+    page.set_language("en")
+
+
+@pytest.mark.parametrize("english, chinese", [
+    ("Input should be less than or equal to 1 (got 1.5)", "应小于或等于 1（输入值 1.5）"),
+    ("Input should be greater than 0 (got 0.0)", "应大于 0（输入值 0.0）"),
+    ("Input should be a valid number, unable to parse string as a number (got 'x')",
+     "应为数字（输入值 'x'）"),
+    ("pd_floor must be < pd_cap", "pd_floor must be < pd_cap"),  # a message it has no words for: as is
+])
+def test_the_schemas_messages_in_chinese(english, chinese):
+    assert message(english, "zh") == chinese and message(english, "en") == english
 
 
 def test_shares_keep_summing_to_one(page: Page):
