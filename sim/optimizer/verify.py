@@ -184,7 +184,7 @@ def verify(plan: PlanScenario, result: AllocationResult, alpha: float, *, n_path
     def probability(name: str, description: str, flags: np.ndarray) -> None:
         est = estimators.probability(flags)
         checks.append(Check(name, description, est.value, est.se, tail_mass,
-                            estimators.verdict(est, tail_mass), "probability"))
+                            estimators.probability_verdict(flags, tail_mass), "probability"))
 
     if result.pool_size > 0 or out.party_loss[:, POOL].any():
         probability("pool_dry", "P(pool runs dry)", out.exhausted)

@@ -44,7 +44,12 @@ paths x_1..x_n (every estimator is the plain, unnormalised IS one):
 
 A weight vector of ones is plain Monte Carlo: it is detected and gives the
 unweighted numbers to the bit. `verdict` checks a limit against an estimate
-at a one-sided 95 % confidence bound (holds / within noise / violated).
+at a one-sided 95 % confidence bound (holds / within noise / violated). A
+plain Monte Carlo probability, k events in n paths, is checked against the
+exact (Clopper-Pearson) one-sided bounds instead, the Beta(k, n - k + 1) and
+Beta(k + 1, n - k) quantiles, which the normal bound p -+ z SE falls short of
+for rare events: with k = 0 the SE is 0 while the 95 % upper bound is
+1 - 0.05^(1/n), about 3 / n.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from scipy.special import betaincinv, ndtr
 
 
 class Estimate(NamedTuple):
@@ -360,6 +366,22 @@ def var_selection(x: np.ndarray, q: float, weights: np.ndarray | None = None) ->
 # One-sided 95 %: the normal quantile a verdict's confidence bound uses.
 VERDICT_Z = 1.645
 VERDICTS = ("holds", "within noise", "violated")
+
+
+def binomial_bounds(k: int, n: int, z: float = VERDICT_Z) -> tuple[float, float]:
+    """Exact one-sided bounds (Clopper-Pearson) of a probability with k events in n paths, each at
+    confidence Phi(z) (95 % by default): (lower, upper)."""
+    tail = float(ndtr(-z))
+    lower = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, tail))
+    upper = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1.0 - tail))
+    return lower, upper
+
+
+def probability_verdict(flags: np.ndarray, limit: float, z: float = VERDICT_Z) -> str:
+    """`verdict` of a plain Monte Carlo probability at its exact bounds (`binomial_bounds`)."""
+    flags = np.asarray(flags, dtype=bool)
+    lower, upper = binomial_bounds(int(flags.sum()), flags.size, z)
+    return "holds" if upper <= limit else "violated" if lower > limit else "within noise"
 
 
 def verdict(estimate: Estimate, limit: float, z: float = VERDICT_Z) -> str:

@@ -127,3 +127,30 @@ def test_the_quotient_of_independent_estimates_has_the_first_order_error_of_simu
     assert float(q.se) == pytest.approx(draws.std(), rel=0.02)
     d = estimators.unpaired_difference(a, b)
     assert float(d.value) == 35.0 and float(d.se) == pytest.approx(np.hypot(0.2, 1.5), rel=1e-12)
+
+
+@pytest.mark.parametrize("k, n", [(0, 1000), (1, 1000), (30, 1000), (999, 1000), (1000, 1000), (0, 1),
+                                  (5, 20), (12_345, 100_000)])
+def test_the_exact_binomial_bounds_leave_the_verdicts_tail_on_their_side(k, n):
+    """Clopper-Pearson by definition, with SciPy's binomial distribution: at the upper bound u,
+    P(X <= k) = a; at the lower bound l, P(X >= k) = a; a = Phi(-z), 5 % at the verdicts' z."""
+    a = stats.norm.cdf(-estimators.VERDICT_Z)
+    lower, upper = estimators.binomial_bounds(k, n)
+    if k < n:
+        assert stats.binom.cdf(k, n, upper) == pytest.approx(a, rel=1e-6)
+    else:
+        assert upper == 1.0
+    if k > 0:
+        assert stats.binom.sf(k - 1, n, lower) == pytest.approx(a, rel=1e-6)
+    else:
+        assert lower == 0.0 and upper == pytest.approx(1 - a ** (1 / n), rel=1e-9)
+
+
+def test_a_rare_event_is_judged_at_its_exact_bound_not_the_normal_one():
+    none = np.zeros(1000, dtype=bool)  # no event in 1 000 paths: SE 0, yet P may be up to ~0.3 %
+    assert estimators.verdict(estimators.probability(none), 0.001) == "holds"  # the normal bound's answer
+    assert estimators.probability_verdict(none, 0.001) == "within noise"
+    assert estimators.probability_verdict(none, 0.005) == "holds"
+    some = np.arange(1000) < 30  # 3 % against a 1 % limit
+    assert estimators.probability_verdict(some, 0.01) == "violated"
+    assert estimators.probability_verdict(some, 0.05) == "holds"
