@@ -17,7 +17,7 @@ from bokeh.plotting import figure
 from sim.app.labels import WAN, figure_label, money, money_se, translator
 from sim.report.html import write_summary_csv
 from sim.report.plots import COLORS
-from sim.report.tables import percent
+from sim.report.tables import percent, probability
 from sim.results.compare import compare_runs
 
 Words = Callable[[str], str]
@@ -39,8 +39,8 @@ def headline_frame(ds: xr.Dataset, w: Words) -> pd.DataFrame:
     """Figure and `value ± se` of the scheme's headline figures."""
     rp = ds.riskpool
     return pd.DataFrame([
-        (w("P(pool runs dry)"), percent(rp.estimate("pool_exhaustion_prob"), 3)),
-        (w("stop rule triggered"), percent(rp.estimate("stop_rule_prob"), 3)),
+        (w("P(pool runs dry)"), probability(ds, "pool_exhaustion_prob", 3)),
+        (w("stop rule triggered"), probability(ds, "stop_rule_prob", 3)),
         (w("credit supplied"), money_se(rp.estimate("credit_supplied_mean"))),
         (w("fiscal cost"), money_se(rp.estimate("fiscal_cost_mean"))),
         (w("of which interest subsidy"), money_se(rp.estimate("subsidy_mean"))),

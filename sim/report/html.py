@@ -26,6 +26,7 @@ from sim.report.tables import (
     format_allocation,
     format_operations,
     percent,
+    probability,
     sampling_note,
     scheme_figures,
     sweep_csv,
@@ -80,8 +81,8 @@ def _figures_table(ds: xr.Dataset, w, lang: str) -> str:
     def money(name: str) -> str:
         return f"{wan(rp.estimate(name))} 万元"
 
-    rows = [("pool exhaustion probability", percent(rp.estimate("pool_exhaustion_prob"))),
-            ("stop rule triggered", percent(rp.estimate("stop_rule_prob"))),
+    rows = [("pool exhaustion probability", probability(ds, "pool_exhaustion_prob")),
+            ("stop rule triggered", probability(ds, "stop_rule_prob")),
             ("default rate (share of loans)", percent(rp.estimate("default_rate_mean"), 3)),
             ("credit supplied", money("credit_supplied_mean")), ("fiscal cost", money("fiscal_cost_mean")),
             ("interest subsidy", money("subsidy_mean")),

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sim.report.language import words
-from sim.risk.estimators import Estimate
+from sim.risk.estimators import Estimate, binomial_bounds
 
 WAN = 1e4
 
@@ -26,6 +26,17 @@ def wan(estimate: Estimate) -> str:
 def percent(estimate: Estimate, digits: int = 4) -> str:
     """`value ± se` as percentages."""
     return f"{estimate[0]:.{digits}%} ± {estimate[1]:.{digits}%}"
+
+
+def probability(ds: xr.Dataset, name: str, digits: int = 4, **at) -> str:
+    """A probability's `value ± se` as percentages; where no path had the event in plain Monte Carlo
+    (0 ± 0 says nothing of how small it is), its exact one-sided 95 % upper bound instead,
+    1 - 0.05^(1/n) for n paths (`binomial_bounds`)."""
+    estimate = ds.riskpool.estimate(name, **at)
+    if estimate.value == 0.0 and ds.attrs.get("tail", "off") == "off":
+        upper = binomial_bounds(0, int(ds.attrs["n_paths"]))[1]
+        return f"{0:.{digits}%} (≤ {upper:.{digits}%}, 95 %)"
+    return percent(estimate, digits)
 
 
 def format_table(ds: xr.Dataset, q: float | None = None, lang: str = "en") -> str:
@@ -41,8 +52,8 @@ def format_table(ds: xr.Dataset, q: float | None = None, lang: str = "en") -> st
     lines = [_intro(ds, lang), text_table(head, body, sections=(len(body) - 2,))]  # a rule above the total
     fiscal_var = rp.estimate("fiscal_cost_quantile", quantile=q).value
     figures = [
-        (w("pool exhaustion probability"), percent(rp.estimate("pool_exhaustion_prob"))),
-        (w("stop rule triggered"), f"{percent(rp.estimate('stop_rule_prob'))}  ({w('credit forgone')} "
+        (w("pool exhaustion probability"), probability(ds, "pool_exhaustion_prob")),
+        (w("stop rule triggered"), f"{probability(ds, 'stop_rule_prob')}  ({w('credit forgone')} "
                                    f"{wan(rp.estimate('credit_forgone_mean'))} 万元)"),
         (w("default rate (loans)"), percent(rp.estimate("default_rate_mean"), 3)),
         (w("recovered (share of EAD)"), percent(rp.estimate("recovery_rate"), 2)),
@@ -120,7 +131,7 @@ def format_sizing(ds: xr.Dataset) -> str:
             f"a pool of {(answer.value + 1.96 * answer.se) / WAN:,.1f} 万元 (the upper bound) meets the "
             "target with 97.5 % confidence",
             f"the scenario's pool of {pool / WAN:,.1f} 万元 runs dry with probability "
-            f"{percent(rp.estimate('pool_exhaustion_prob'))}",
+            f"{probability(ds, 'pool_exhaustion_prob')}",
         ]
         return "\n".join(lines)
     names = [d for d in ds.required_pool_quantile.dims if d != "quantile"]
@@ -143,7 +154,7 @@ def format_operations(ds: xr.Dataset) -> str:
         if est.value > 0:
             lines.append(f"  {party:<12} expected loss {wan(est)}")
     lines.append(f"  {'total':<12} expected loss {wan(rp.estimate('gross_loss_mean'))}")
-    lines.append(f"pool exhaustion probability {percent(rp.estimate('pool_exhaustion_prob'), 3)}")
+    lines.append(f"pool exhaustion probability {probability(ds, 'pool_exhaustion_prob', 3)}")
     delay = rp.estimate("reimbursement_delay_mean")
     quantiles = ds.reimbursement_delay
     lines.append(f"bank waits for the pool {delay.value:.2f} ± {delay.se:.2f} months on average; quantiles "
@@ -305,8 +316,9 @@ def sweep_rows(ds: xr.Dataset) -> tuple[list[str], list[list[str]]]:
         dry = rp.estimate("pool_exhaustion_prob", **at)
         no_pool = pool.value == 0.0 and dry.value == 0.0
         rows.append([_axis_value(ds, d, v) for d, v in at.items()] + [
-            "no pool" if no_pool else percent(dry, 3), wan(rp.estimate("gross_loss_mean", **at)),
-            wan(rp.estimate("loss_mean", party="bank", **at)), wan(rp.estimate("fiscal_cost_mean", **at))])
+            "no pool" if no_pool else probability(ds, "pool_exhaustion_prob", 3, **at),
+            wan(rp.estimate("gross_loss_mean", **at)), wan(rp.estimate("loss_mean", party="bank", **at)),
+            wan(rp.estimate("fiscal_cost_mean", **at))])
     return dims + list(SWEEP_HEAD), rows
 
 

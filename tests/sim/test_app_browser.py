@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 import sim
 from models.scenario import load_scenario
 from sim.app.server import serve
-from sim.report.tables import percent
+from sim.report.tables import probability
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "scenarios" / "shijiazhuang_score_loan.toml"
@@ -83,8 +83,7 @@ def dry_cell(page: Page):
 def expected_dry(*overrides: str) -> str:
     """P(pool runs dry) ± s.e. as the page shows it, from `sim.run` of the same setting and seed."""
     sc = load_scenario(DEFAULT, overrides)
-    return percent(sim.run(sc, n_paths=PATHS, seed=sc.simulation.seed).riskpool.estimate(
-        "pool_exhaustion_prob"), 3)
+    return probability(sim.run(sc, n_paths=PATHS, seed=sc.simulation.seed), "pool_exhaustion_prob", 3)
 
 
 def set_control(page: Page, label: str, value: str) -> None:
@@ -132,7 +131,7 @@ def test_the_exported_toml_reruns_to_the_same_numbers(page: Page, tmp_path: Path
     sc = load_scenario(exported)
     assert sc.simulation.n_paths == PATHS and sc.default.rho_systematic == 0.2
     ds = sim.run(sc)  # what `riskpool run exported.toml` runs: the file's own paths and seed
-    assert percent(ds.riskpool.estimate("pool_exhaustion_prob"), 3) == want
+    assert probability(ds, "pool_exhaustion_prob", 3) == want
     same = load_scenario(DEFAULT, ["default.rho_systematic=0.2"])
     again = sim.run(same, n_paths=PATHS, seed=same.simulation.seed)
     assert ds.riskpool.headline() == again.riskpool.headline()

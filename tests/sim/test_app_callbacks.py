@@ -21,7 +21,7 @@ from sim.app.labels import message, money
 from sim.app.page import Page
 from sim.app.server import scenario_menu
 from sim.cli.main import cli
-from sim.report.tables import percent
+from sim.report.tables import probability
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "scenarios" / "shijiazhuang_score_loan.toml"
@@ -39,7 +39,7 @@ def recompute(page: Page) -> bool:
 
 
 def dry(ds) -> str:
-    return percent(ds.riskpool.estimate("pool_exhaustion_prob"), 3)
+    return probability(ds, "pool_exhaustion_prob", 3)
 
 
 def test_ranges_come_from_the_schema():

@@ -272,3 +272,18 @@ def test_sweep_over_a_single_key(tmp_path):
     assert (float(ds.pool_exhaustion_prob.sel(pool_size=10e6))
             >= float(ds.pool_exhaustion_prob.sel(pool_size=40e6)))
     assert_png(out / "exhaustion_vs_pool.png")
+
+
+def test_a_probability_no_path_reached_shows_its_exact_upper_bound(tmp_path):
+    """A pool no path empties: not a bare 0 ± 0 but 1 - 0.05^(1/n), the exact one-sided 95 % bound
+    (at the verdicts' z = 1.645), in the run's table and in a sweep's."""
+    n = 2000
+    bound = f"(≤ {1 - 0.049985 ** (1 / n):.4%}, 95 %)"
+    result = invoke("run", SCENARIO, "--paths", str(n), "--set", "contract.pool.size=1e9",
+                    "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert f"pool exhaustion probability  0.0000% {bound}" in result.output
+    result = invoke("sweep", SCENARIO, "--paths", str(n), "--grid", "contract.pool.size=1e6,1e9",
+                    "--out", str(tmp_path / "sweep"))
+    assert result.exit_code == 0, result.output
+    assert f"0.000% (≤ {1 - 0.049985 ** (1 / n):.3%}, 95 %)" in result.output
