@@ -47,6 +47,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from sim.risk import estimators
+from sim.risk.binning import add_to_bins, rows_in_bins
 
 CHUNK = 16_384  # paths per reduction chunk: fixes the order of every floating sum
 EDGES = 8_192  # cut points per ranked variable, from the first chunk's values
@@ -134,13 +135,6 @@ def cut_points(sample: np.ndarray) -> np.ndarray:
     return np.concatenate([[-np.inf], cuts, [np.inf]])
 
 
-def bin_of(cuts: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Bin of each value: 2 i + 1 where x equals cut i, else 2 i with cut i the first above x."""
-    i = np.searchsorted(cuts, x, side="left")
-    equal = cuts[np.minimum(i, cuts.size - 1)] == x
-    return 2 * i + (equal & (i < cuts.size))
-
-
 def references(cuts: np.ndarray) -> np.ndarray:
     """Each bin's reference point: a cut's bin its cut; an interval its finite end, the lower one
     where both are (0 past both infinite cuts)."""
@@ -177,19 +171,14 @@ class Ranked:
         return len(self.cuts)
 
     def add(self, x: np.ndarray, w: np.ndarray) -> None:
-        """First pass: count and sum the rows of `x` (chunk, k) with weights `w` into their bins."""
-        w2 = w * w
+        """First pass: count and sum the rows of `x` (chunk, k) with weights `w` into their bins (the
+        chunk's sums first, then added to the running ones)."""
+        w = np.ascontiguousarray(w, dtype=np.float64)
         for j in range(self.k):
-            b = bin_of(self.cuts[j], x[:, j])
-            size = self.count[j].size
-            self.count[j] += np.bincount(b, minlength=size)
-            self.sums[j][0] += np.bincount(b, weights=w, minlength=size)
-            if self.fields == 1:
-                continue
-            with np.errstate(invalid="ignore"):
-                d = np.where(b % 2 == 1, 0.0, x[:, j] - self.refs[j][b])  # a cut's bin: d = 0 (inf too)
-            for f, v in enumerate((w2, w * d, w2 * d, w2 * d * d), start=1):
-                self.sums[j][f] += np.bincount(b, weights=v, minlength=size)
+            count, sums = np.zeros_like(self.count[j]), np.zeros_like(self.sums[j])
+            add_to_bins(self.cuts[j], self.refs[j], np.ascontiguousarray(x[:, j]), w, count, sums)
+            self.count[j] += count
+            self.sums[j] += sums
 
     def want(self, j: int, bins: Iterable[int]) -> None:
         for b in bins:
@@ -209,10 +198,9 @@ class Ranked:
             todo = self.wanted[j] & ~self.collected[j]
             if not todo.any():
                 continue
-            b = bin_of(self.cuts[j], x[:, j])
-            rows = np.flatnonzero(todo[b])
+            rows, b = rows_in_bins(self.cuts[j], todo, np.ascontiguousarray(x[:, j]))
             if rows.size:
-                for part, v in zip(self._kept[j], (b[rows], x[rows, j], w[rows], first_path + rows)):
+                for part, v in zip(self._kept[j], (b, x[rows, j], w[rows], first_path + rows)):
                     part.append(v)
 
     def close_pass(self) -> None:
