@@ -41,6 +41,7 @@ from sim.optimizer.model import (
 )
 from sim.optimizer.segments import SegmentLosses, segment_losses
 from sim.optimizer.verify import PARTY_INDEX, PlanScenario, Verification, plan_scenario, verify
+from sim.risk.estimators import VERDICT_Z, binomial_bounds
 from sim.scale.executor import session
 
 # What an unlimited payer's capital is set with.
@@ -120,6 +121,17 @@ def payer_capital(scenario: Scenario, payer: str) -> float:
     return float(c.guarantor.capital if payer == "guarantor" else getattr(c, payer).cap_total)
 
 
+def check_verifiable(scenario: Scenario, alpha: float, verify_paths: int) -> None:
+    """Refuse a verification too small to show any tail probability <= 1 - alpha: with no event in
+    n paths the exact 95 % upper bound is 1 - 0.05^(1/n), so n must reach log(0.05) / log(alpha)."""
+    if verify_paths and binomial_bounds(0, verify_paths)[1] > 1.0 - alpha:
+        need = math.ceil(math.log(1.0 - binomial_bounds(0, 1)[1]) / math.log(alpha))  # log(0.05) / log(alpha)
+        raise ScenarioError(
+            f"{scenario.source}: optimize.verify_paths (--verify-paths) {verify_paths:,}: too few paths to "
+            f"show a probability <= {1.0 - alpha:g} at 95 % even with no event (the bound is "
+            f"{binomial_bounds(0, verify_paths)[1]:.3g}); use at least {need:,}, or 0 for no verification")
+
+
 def check_funded(scenario: Scenario, options: dict[str, Shares]) -> None:
     """Refuse an option that sends losses to a payer with unlimited capital and no budget line."""
     where = "optimize.options" if scenario.optimize.options else "contract.shares"
@@ -189,7 +201,11 @@ def _tightened(problem: AllocationProblem, verification: Verification) -> dict[s
         row = BACKOFF_ROWS.get(check.name)
         if row is None:
             continue
-        upper = check.estimate + 1.645 * check.se
+        if check.units == "probability":  # the bound its verdict used (plain Monte Carlo: k of n paths)
+            n = verification.n_paths
+            upper = binomial_bounds(round(check.estimate * n), n)[1]
+        else:
+            upper = check.estimate + VERDICT_Z * check.se
         if check.units == "probability":
             ratio = max(upper / check.limit, MIN_BACKOFF) if check.limit > 0 else MIN_BACKOFF
             level = alpha.get(row, problem.alpha)
@@ -272,6 +288,7 @@ def optimize(
     portfolio = build_portfolio(scenario) if portfolio is None else portfolio
     options = sharing_options(scenario)
     check_funded(scenario, options)
+    check_verifiable(scenario, alpha, verify_paths)
     with session(scheduler) as client:
         say(f"simulating {n:,} loss scenarios")
         loop = _Loop(scenario, portfolio, options, alpha, method, verify_paths, seed, client, say)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import itertools
 
+import numpy as np
 import xarray as xr
 from rich import box
 from rich.console import Console
@@ -31,10 +32,13 @@ def percent(estimate: Estimate, digits: int = 4) -> str:
 def probability(ds: xr.Dataset, name: str, digits: int = 4, **at) -> str:
     """A probability's `value ± se` as percentages; where no path had the event in plain Monte Carlo
     (0 ± 0 says nothing of how small it is), its exact one-sided 95 % upper bound instead,
-    1 - 0.05^(1/n) for n paths (`binomial_bounds`)."""
+    1 - 0.05^(1/n) for n paths (`binomial_bounds`). A sweep whose points differ in paths or
+    sampling keeps neither in its attributes: its zeros stay 0 ± 0."""
     estimate = ds.riskpool.estimate(name, **at)
-    if estimate.value == 0.0 and ds.attrs.get("tail", "off") == "off":
-        upper = binomial_bounds(0, int(ds.attrs["n_paths"]))[1]
+    plain = ds.attrs.get("tail") == "off" or ds.attrs.get("kind") == "twin"
+    n = ds.attrs.get("n_paths")
+    if estimate.value == 0.0 and plain and isinstance(n, int | np.integer) and n > 0:
+        upper = binomial_bounds(0, int(n))[1]
         return f"{0:.{digits}%} (≤ {upper:.{digits}%}, 95 %)"
     return percent(estimate, digits)
 

@@ -79,8 +79,10 @@ def test_the_mle_bootstrap_refits_each_resample_as_the_direct_maximisation_does(
     counts = correlation.year_counts(h.year, fit.fitted, h.defaulted)
     direct = correlation.bootstrap(counts, correlation.rho_mle, 25, seed)
     assert np.ptp(direct) > 0.01  # resamples that differ
+    # both are bounded Brent runs stopped at RHO_XATOL: they agree to that tolerance (measured: 3e-6
+    # on these, 4e-5 on 8 years of 400 firms at rho 0.6)
     np.testing.assert_allclose(correlation.bootstrap_mle(counts, 25, seed), direct, rtol=0,
-                               atol=correlation.RHO_XATOL / 10)
+                               atol=correlation.RHO_XATOL)
 
 
 def test_both_correlation_estimators_find_a_large_rho_on_a_long_history():

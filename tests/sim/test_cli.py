@@ -14,7 +14,9 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
+import sim
 from sim.cli import cli
+from sim.report.tables import sweep_rows
 from sim.results.io import read_netcdf
 
 SCENARIO = "scenarios/shijiazhuang_score_loan.toml"
@@ -287,3 +289,10 @@ def test_a_probability_no_path_reached_shows_its_exact_upper_bound(tmp_path):
                     "--out", str(tmp_path / "sweep"))
     assert result.exit_code == 0, result.output
     assert f"0.000% (≤ {1 - 0.049985 ** (1 / n):.3%}, 95 %)" in result.output
+
+
+def test_a_sweep_over_path_counts_shows_its_zeros_without_a_bound():
+    """Points of different path counts leave no single n in the sweep's attributes: no bound."""
+    sc = sim.load_scenario(SCENARIO)
+    swept = sim.sweep(sc, {"simulation.n_paths": [500, 1000], "contract.pool.size": [1e12]}, seed=1)
+    assert [row[2] for row in sweep_rows(swept)[1]] == ["0.000% ± 0.000%"] * 2

@@ -56,3 +56,16 @@ pool = 0.5
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
     assert "two_products.toml: optimize.options: products share losses differently" in result.output
+
+
+def test_a_verification_too_small_to_show_the_tail_limit_is_refused_up_front(tmp_path):
+    """At alpha 0.999, 1 000 paths with no event still leave a 95 % upper bound of 0.3 % > 0.1 %: no
+    plan could ever be verified, so the request is refused, naming the option and the paths needed
+    (log 0.05 / log 0.999 = 2 995)."""
+    out = tmp_path / "opt"
+    result = CliRunner().invoke(cli, ["optimize", SCENARIO, "--budget", "40e6", "--verify-paths", "1000",
+                                      "--set", "optimize.alpha=0.999", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "optimize.verify_paths (--verify-paths) 1,000: too few paths" in result.output
+    assert "use at least 2,995" in result.output and "Traceback" not in result.output
+    assert not out.exists()

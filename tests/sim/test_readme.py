@@ -126,6 +126,26 @@ def session(tmp_path_factory) -> dict:
     os.chdir(before)
 
 
+def _free(port: int) -> None:
+    """A server left from elsewhere on the example's port would answer in place of the one started."""
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is already in use"
+
+
+def _stop(processes: list[subprocess.Popen], how=subprocess.Popen.terminate) -> str:
+    """Stop every process (`how`, then kill after 60 s), return their output."""
+    for process in processes:
+        how(process)
+    out = []
+    for process in processes:
+        try:
+            out.append(process.communicate(timeout=60)[0] or "")
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out.append(process.communicate()[0] or "")
+    return "".join(out)
+
+
 def _wait_for_port(port: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -141,6 +161,7 @@ def _wait_for_port(port: int, process: subprocess.Popen) -> None:
 def _serve_the_page(args: list[str], folder: Path) -> None:
     """`riskpool app ...` until its page answers, then Ctrl-C, which stops it (exit code 0)."""
     port = int(args[args.index("--port") + 1]) if "--port" in args else 8765
+    _free(port)
     process = subprocess.Popen([str(BIN / "riskpool"), *args], cwd=folder, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
@@ -148,13 +169,14 @@ def _serve_the_page(args: list[str], folder: Path) -> None:
         with urllib.request.urlopen(f"http://localhost:{port}/", timeout=60) as page:
             assert page.status == 200 and "<title>riskpool</title>" in page.read().decode()
     finally:
-        process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=60)[0]
+        output = _stop([process], lambda p: p.send_signal(signal.SIGINT))
     assert process.returncode == 0, output
 
 
 def _start(args: list[str], folder: Path, background: list[subprocess.Popen]) -> None:
     """`dask scheduler` (until it listens) or `dask worker` (until the scheduler has it)."""
+    if args[1] == "scheduler":
+        _free(int(args[args.index("--port") + 1]))
     process = subprocess.Popen([str(BIN / args[0]), *args[1:]], cwd=folder, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     background.append(process)
@@ -206,9 +228,7 @@ def test_a_readme_example_runs_as_written(block: Block, session: dict):
         for step in block.steps:
             _run_step(step, session["folder"], env, background)
     finally:
-        for process in reversed(background):
-            process.terminate()
-            process.wait(timeout=60)
+        _stop(background[::-1])
 
 
 def test_the_transcript_check_fails_on_a_line_not_printed_in_order():
