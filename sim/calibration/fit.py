@@ -128,11 +128,11 @@ def _rho_rows(history: History, fit: PdFit, out: Calibration, n_boot: int, seed:
     counts = correlation.year_counts(history.year[rows], fit.fitted[rows], history.defaulted[rows])
     data = f"{years.size} yearly default rates, {span} (short series bias rho down)"
     found, boots = {}, {}
-    resampled = {"Vasicek MLE": correlation.bootstrap_mle(counts, n_boot, seed),
-                 "method of moments": correlation.bootstrap(counts, correlation.rho_moments, n_boot, seed)}
-    for method, estimator in (("Vasicek MLE", correlation.rho_mle),
-                              ("method of moments", correlation.rho_moments)):
-        value, boot = estimator(counts), resampled[method]
+    for method, estimator, boot in (
+            ("Vasicek MLE", correlation.rho_mle, correlation.bootstrap_mle(counts, n_boot, seed)),
+            ("method of moments", correlation.rho_moments,
+             correlation.bootstrap(counts, correlation.rho_moments, n_boot, seed))):
+        value = estimator(counts)
         low, high = np.nanquantile(boot, [0.025, 0.975])
         found[method], boots[method] = value, boot
         out.estimates = pd.concat([out.estimates, pd.DataFrame([

@@ -41,7 +41,7 @@ from sim.optimizer.model import (
 )
 from sim.optimizer.segments import SegmentLosses, segment_losses
 from sim.optimizer.verify import PARTY_INDEX, PlanScenario, Verification, plan_scenario, verify
-from sim.risk.estimators import VERDICT_Z, binomial_bounds
+from sim.risk.estimators import VERDICT_Z, binomial_bounds, paths_to_show_none
 from sim.scale.executor import session
 
 # What an unlimited payer's capital is set with.
@@ -124,8 +124,8 @@ def payer_capital(scenario: Scenario, payer: str) -> float:
 def check_verifiable(scenario: Scenario, alpha: float, verify_paths: int) -> None:
     """Refuse a verification too small to show any tail probability <= 1 - alpha: with no event in
     n paths the exact 95 % upper bound is 1 - 0.05^(1/n), so n must reach log(0.05) / log(alpha)."""
-    if verify_paths and binomial_bounds(0, verify_paths)[1] > 1.0 - alpha:
-        need = math.ceil(math.log(1.0 - binomial_bounds(0, 1)[1]) / math.log(alpha))  # log(0.05) / log(alpha)
+    need = paths_to_show_none(1.0 - alpha)
+    if 0 < verify_paths < need:
         raise ScenarioError(
             f"{scenario.source}: optimize.verify_paths (--verify-paths) {verify_paths:,}: too few paths to "
             f"show a probability <= {1.0 - alpha:g} at 95 % even with no event (the bound is "
@@ -201,13 +201,12 @@ def _tightened(problem: AllocationProblem, verification: Verification) -> dict[s
         row = BACKOFF_ROWS.get(check.name)
         if row is None:
             continue
-        if check.units == "probability":  # the bound its verdict used (plain Monte Carlo: k of n paths)
-            n = verification.n_paths
-            upper = binomial_bounds(round(check.estimate * n), n)[1]
-        else:
-            upper = check.estimate + VERDICT_Z * check.se
-        if check.units == "probability":
-            ratio = max(upper / check.limit, MIN_BACKOFF) if check.limit > 0 else MIN_BACKOFF
+        probability = check.units == "probability"
+        n = verification.n_paths  # the bound its verdict used (a probability: k of n plain paths)
+        upper = binomial_bounds(round(check.estimate * n), n)[1] if probability else \
+            check.estimate + VERDICT_Z * check.se
+        ratio = max(upper / check.limit, MIN_BACKOFF) if check.limit > 0 else MIN_BACKOFF
+        if probability:
             level = alpha.get(row, problem.alpha)
             alpha[row] = 1.0 - (1.0 - level) / ratio
             changed[f"{row}_alpha"] = alpha[row]
@@ -215,7 +214,6 @@ def _tightened(problem: AllocationProblem, verification: Verification) -> dict[s
             changed["scenarios"] = max(changed.get("scenarios", problem.n_scenarios),
                                        min(MAX_SCENARIOS, math.ceil(MIN_TAIL_SCENARIOS / (1.0 - alpha[row]))))
         else:
-            ratio = max(upper / check.limit, MIN_BACKOFF) if check.limit > 0 else MIN_BACKOFF
             scale[row] = scale.get(row, 1.0) * ratio
             changed[f"{row}_scale"] = scale[row]
     if not changed:

@@ -377,19 +377,25 @@ def binomial_bounds(k: int, n: int, z: float = VERDICT_Z) -> tuple[float, float]
     return lower, upper
 
 
+def paths_to_show_none(limit: float, z: float = VERDICT_Z) -> int:
+    """The fewest paths whose exact upper bound with no event, 1 - Phi(-z)^(1/n), is <= `limit` (a
+    probability in (0, 1)): log Phi(-z) / log(1 - limit), rounded up."""
+    return math.ceil(math.log(float(ndtr(-z))) / math.log1p(-limit))
+
+
+def _judged(lower: float, upper: float, limit: float) -> str:
+    """"holds" when the upper bound is within the limit, "violated" when the lower one is past it."""
+    return "holds" if upper <= limit else "violated" if lower > limit else "within noise"
+
+
 def probability_verdict(flags: np.ndarray, limit: float, z: float = VERDICT_Z) -> str:
     """`verdict` of a plain Monte Carlo probability at its exact bounds (`binomial_bounds`)."""
     flags = np.asarray(flags, dtype=bool)
-    lower, upper = binomial_bounds(int(flags.sum()), flags.size, z)
-    return "holds" if upper <= limit else "violated" if lower > limit else "within noise"
+    return _judged(*binomial_bounds(int(flags.sum()), flags.size, z), limit)
 
 
 def verdict(estimate: Estimate, limit: float, z: float = VERDICT_Z) -> str:
     """A limit checked against an estimate at a one-sided confidence bound: "holds" when
     value + z se <= limit, "violated" when value - z se > limit, else "within noise"."""
     value, se = estimate
-    if value + z * se <= limit:
-        return "holds"
-    if value - z * se > limit:
-        return "violated"
-    return "within noise"
+    return _judged(value - z * se, value + z * se, limit)

@@ -154,3 +154,9 @@ def test_a_rare_event_is_judged_at_its_exact_bound_not_the_normal_one():
     some = np.arange(1000) < 30  # 3 % against a 1 % limit
     assert estimators.probability_verdict(some, 0.01) == "violated"
     assert estimators.probability_verdict(some, 0.05) == "holds"
+
+
+@pytest.mark.parametrize("limit", [0.05, 0.01, 0.001, 1e-4])
+def test_the_paths_needed_to_show_a_limit_with_no_event(limit):
+    n = estimators.paths_to_show_none(limit)
+    assert estimators.binomial_bounds(0, n)[1] <= limit < estimators.binomial_bounds(0, n - 1)[1]
